@@ -1,0 +1,122 @@
+"""The ``tkre`` command. Each scoring command prints one JSON object as its last stdout line.
+
+Usage::
+
+    tkre data fetch --dest data
+    tkre eval episodic --data fewrel --split val --n-way 5 --k-shot 1 --episodes 1000 --seed 0 --model minilm
+    tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model minilm
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tkre.data.instance import DataError
+
+
+def _episodic(args: argparse.Namespace) -> dict:
+    from tkre.data.datasets import limit_per_relation, load_split
+    from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
+    from tkre.eval.episodic import evaluate_episodes
+    from tkre.models.encoder import RelationEncoder
+
+    instances = limit_per_relation(load_split(args.data, args.split, args.data_dir), args.limit_per_relation)
+    if args.episodes_file:
+        episodes = load_episodes(args.episodes_file, instances)
+    else:
+        episodes = sample_episodes(instances, args.n_way, args.k_shot, args.n_query, args.episodes, args.seed, args.na_rate)
+    if args.save_episodes:
+        save_episodes(args.save_episodes, episodes)
+    encoder = RelationEncoder(args.model, args.pooling, args.typed_markers, args.max_length)
+    result = evaluate_episodes(
+        encoder, instances, episodes, batch_size=args.batch_size, metric=args.metric, nota_threshold=args.nota_threshold
+    )
+    return {"data": args.data, "split": args.split, "model": args.model, "pooling": args.pooling, "seed": args.seed,
+            "na_rate": args.na_rate, **result}
+
+
+def _finetune(args: argparse.Namespace) -> dict:
+    from tkre.eval.finetune import FinetuneConfig, finetune_seeds
+
+    cfg = FinetuneConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    return finetune_seeds(args.data, args.k_shot, seeds, cfg, args.data_dir)
+
+
+def _fetch(args: argparse.Namespace) -> dict:
+    from tkre.data.fetch import fetch
+
+    return fetch(args.dest, only=args.only.split(",") if args.only else None, base_urls=dict(args.mirror or []))
+
+
+def _mirror(value: str) -> tuple[str, str]:
+    name, _, url = value.partition("=")
+    if not url:
+        raise argparse.ArgumentTypeError("expected DATASET=URL")
+    return name, url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tkre", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    fetch = data.add_parser("fetch", help="download FewRel, Wiki80 and SemEval with sha256 checks")
+    fetch.add_argument("--dest", default="data", help="folder to write (point TKRE_DATA_DIR at it)")
+    fetch.add_argument("--only", help="comma-separated subset of fewrel,wiki80,semeval")
+    fetch.add_argument("--mirror", type=_mirror, action="append", metavar="DATASET=URL", help="another base URL for a dataset")
+    fetch.set_defaults(run=_fetch)
+
+    evaluate = commands.add_parser("eval", help="evaluation").add_subparsers(dest="eval_command", required=True)
+    ep = evaluate.add_parser("episodic", help="N-way K-shot episodic evaluation with prototypes")
+    ep.add_argument("--data", default="fewrel")
+    ep.add_argument("--split", default="val")
+    ep.add_argument("--n-way", type=int, default=5)
+    ep.add_argument("--k-shot", type=int, default=1)
+    ep.add_argument("--n-query", type=int, default=5, help="queries per relation")
+    ep.add_argument("--na-rate", type=float, default=0.0, help="none-of-the-above queries per episode, as a multiple of --n-query")
+    ep.add_argument("--nota-threshold", type=float, help="predict none-of-the-above below this prototype score")
+    ep.add_argument("--episodes", type=int, default=1000)
+    ep.add_argument("--seed", type=int, default=0)
+    ep.add_argument("--pooling", default="marker", choices=("marker", "entity", "mean"))
+    ep.add_argument("--metric", default="euclidean", choices=("euclidean", "dot", "cosine"))
+    ep.add_argument("--typed-markers", action="store_true", help="typed markers where the data has entity types")
+    ep.add_argument("--save-episodes", help="freeze the sampled episodes to this JSONL file")
+    ep.add_argument("--episodes-file", help="evaluate these frozen episodes instead of sampling")
+    ep.add_argument("--limit-per-relation", type=int, help="keep the first N instances of each relation")
+    _model_args(ep)
+    ep.set_defaults(run=_episodic)
+
+    ft = commands.add_parser("finetune", help="K-shot fine-tuning with the paper's protocol")
+    ft.add_argument("--data", default="wiki80", choices=("wiki80", "semeval"))
+    ft.add_argument("--k-shot", type=int, default=8)
+    ft.add_argument("--seeds", default="13,21,42,87,100")
+    ft.add_argument("--epochs", type=int, default=20)
+    ft.add_argument("--lr", type=float, default=3e-5)
+    _model_args(ft, batch_size=16)
+    ft.set_defaults(run=_finetune)
+    return parser
+
+
+def _model_args(parser: argparse.ArgumentParser, batch_size: int = 64) -> None:
+    parser.add_argument("--model", default="minilm", help="minilm (packaged), a local folder or a hub name")
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--data-dir", help="data folder (default: $TKRE_DATA_DIR, else ./data)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.run(args)
+    except (DataError, FileNotFoundError, ValueError, ConnectionError) as e:
+        print(f"tkre: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

