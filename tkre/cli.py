@@ -42,7 +42,7 @@ def _finetune(args: argparse.Namespace) -> dict:
 
     cfg = FinetuneConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length)
     seeds = [int(s) for s in args.seeds.split(",")]
-    return finetune_seeds(args.data, args.k_shot, seeds, cfg, args.data_dir)
+    return finetune_seeds(args.data, args.k_shot, seeds, cfg, args.data_dir, args.limit_per_relation)
 
 
 def _fetch(args: argparse.Namespace) -> dict:
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--seeds", default="13,21,42,87,100")
     ft.add_argument("--epochs", type=int, default=20)
     ft.add_argument("--lr", type=float, default=3e-5)
+    ft.add_argument("--limit-per-relation", type=int, help="keep the first N dev and test instances of each relation")
     _model_args(ft, batch_size=16)
     ft.set_defaults(run=_finetune)
     return parser

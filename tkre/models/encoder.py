@@ -75,6 +75,7 @@ class RelationEncoder(nn.Module):
         self.max_length = min(max_length, self.tokenizer.model_max_length)
         self.encoder = AutoModel.from_pretrained(path)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self.eval()  # like `from_pretrained`: inference mode until a trainer calls .train()
 
     @property
     def hidden_size(self) -> int:
