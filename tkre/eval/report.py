@@ -43,7 +43,7 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) 
 
     settings = list(next(iter(episodic.values())))
     width = 0.8 / (len(episodic) + 1)
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(settings), 4))
+    fig, ax = plt.subplots(figsize=(3 + 1.6 * len(settings), 4))
     for j, (pooling, by_setting) in enumerate(episodic.items()):
         xs = [i + j * width for i in range(len(settings))]
         ax.bar(xs, [100 * by_setting[s]["accuracy"] for s in settings], width,
@@ -53,9 +53,10 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) 
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(settings))], [f"{s}" for s in settings])
     ax.set_xlabel("N-way-K-shot")
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 115)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper center", ncol=len(episodic) + 1)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -1,0 +1,95 @@
+"""Episodic evaluation speed: encode-once evaluator vs the floor and vs per-episode re-encoding.
+
+(a) floor: encode each distinct instance of the evaluation once; (b) our evaluator: sample the
+episodes, encode every distinct instance once, classify all episodes; (c) the FewRel toolkit's way:
+encode each episode's support and query anew (timed on a sample of episodes, scaled to all).
+Last stdout line: one JSON object with ``ratio_to_floor`` = b/a and ``speedup_vs_per_episode`` = c/b.
+
+Usage: ``python benchmarks/episodic_eval.py [--episodes 10000 --sample 100 --model minilm]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from tkre.data.datasets import limit_per_relation, load_split
+from tkre.data.episodes import sample_episodes
+from tkre.eval.episodic import evaluate_episodes
+from tkre.eval.prototype import prototype_predict
+from tkre.models.encoder import RelationEncoder
+
+
+def per_episode_accuracy(encoder: RelationEncoder, instances, episodes) -> list[float]:
+    """The reference: every episode encodes its support and its query as two fresh batches."""
+    accuracies = []
+    for ep in episodes:
+        n_way, k_shot = len(ep.support), len(ep.support[0])
+        support = encoder.encode([instances[i] for ids in ep.support for i in ids], progress=False)
+        query = encoder.encode([instances[i] for i in ep.query], progress=False)
+        pred = prototype_predict(support.view(1, n_way, k_shot, -1), query.unsqueeze(0))[0]
+        accuracies.append((pred == torch.tensor(ep.labels)).float().mean().item())
+    return accuracies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--episodes", type=int, default=10_000)
+    parser.add_argument("--n-way", type=int, default=5)
+    parser.add_argument("--k-shot", type=int, default=1)
+    parser.add_argument("--n-query", type=int, default=5)
+    parser.add_argument("--sample", type=int, default=100, help="episodes timed for the per-episode reference")
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--pooling", default="marker")
+    parser.add_argument("--limit-per-relation", type=int)
+    args = parser.parse_args()
+
+    instances = limit_per_relation(load_split("fewrel", "val"), args.limit_per_relation)
+    encoder = RelationEncoder(args.model, args.pooling)
+    encoder.encode(instances[:64], progress=False)  # warm-up
+
+    episodes = sample_episodes(instances, args.n_way, args.k_shot, args.n_query, args.episodes, seed=0)
+    used = sorted({i for ep in episodes for ids in ep.support for i in ids} | {i for ep in episodes for i in ep.query})
+    start = time.perf_counter()
+    encoder.encode([instances[i] for i in used])
+    floor = time.perf_counter() - start
+
+    start = time.perf_counter()
+    episodes = sample_episodes(instances, args.n_way, args.k_shot, args.n_query, args.episodes, seed=0)
+    result = evaluate_episodes(encoder, instances, episodes)
+    ours = time.perf_counter() - start
+
+    sample = [episodes[i] for i in np.random.default_rng(0).choice(len(episodes), args.sample, replace=False)]
+    start = time.perf_counter()
+    reference = per_episode_accuracy(encoder, instances, sample)
+    per_episode = (time.perf_counter() - start) * len(episodes) / len(sample)
+    ours_on_sample = evaluate_episodes(encoder, instances, sample, progress=False)["accuracy"]
+
+    print(json.dumps({
+        "benchmark": "episodic_eval",
+        "model": args.model,
+        "pooling": args.pooling,
+        "episodes": len(episodes),
+        "setting": f"{args.n_way}-way {args.k_shot}-shot, {args.n_query} queries per relation",
+        "unique_instances": len(used),
+        "floor_seconds": round(floor, 2),
+        "evaluator_seconds": round(ours, 2),
+        "per_episode_seconds_estimated": round(per_episode, 1),
+        "per_episode_sample": len(sample),
+        "ratio_to_floor": round(ours / floor, 4),
+        "speedup_vs_per_episode": round(per_episode / ours, 2),
+        "accuracy": result["accuracy"],
+        "reference_accuracy_on_sample": sum(reference) / len(reference),
+        "evaluator_accuracy_on_sample": ours_on_sample,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, {torch.get_num_threads()} threads",
+    }))
+
+
+if __name__ == "__main__":
+    main()
