@@ -117,3 +117,9 @@ def test_semeval_bad_json_line(tmp_path):
 def test_label_map_rejects_duplicate_ids(tmp_path):
     with pytest.raises(DataError, match="not unique"):
         read_label_map(write(tmp_path, "rel2id.json", '{"a": 0, "b": 0}'))
+
+
+@pytest.mark.parametrize("reader,text", [(read_tacred, '{"a": 1}'), (read_fewrel, "[1, 2]")])
+def test_wrong_root_type(tmp_path, reader, text):
+    with pytest.raises(DataError, match="record <root>: field '<root>': expected"):
+        reader(write(tmp_path, "bad.json", text))

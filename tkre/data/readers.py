@@ -15,12 +15,23 @@ from typing import Any
 from tkre.data.instance import DataError, RelationInstance
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path, kind: type, expected: str) -> Any:
+    """The parsed file, which must be a ``kind`` (dict or list) described by ``expected``."""
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            data = json.load(f)
     except json.JSONDecodeError as e:
         raise DataError(path, f"at line {e.lineno} column {e.colno}", "<json>", f"invalid JSON: {e.msg}") from None
+    if not isinstance(data, kind):
+        raise DataError(path, "<root>", "<root>", f"expected {expected}")
+    return data
+
+
+def _relation(record: dict, path: Path, where: object) -> str:
+    relation = _field(record, "relation", path, where)
+    if not isinstance(relation, str) or not relation:
+        raise DataError(path, where, "relation", "expected a non-empty string")
+    return relation
 
 
 def _field(record: Any, key: str, path: Path, where: object) -> Any:
@@ -58,9 +69,7 @@ def _optional_str(record: dict, key: str, path: Path, where: object) -> str | No
 def read_fewrel(path: str | Path) -> list[RelationInstance]:
     """FewRel: ``{pid: [{tokens, h: [name, qid, [[pos, ...], ...]], t: [...]}]}``; first mention kept."""
     path = Path(path)
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise DataError(path, "<root>", "<root>", "expected an object mapping relation id to instances")
+    data = _load_json(path, dict, "an object mapping relation id to instances")
     out = []
     for relation, records in data.items():
         if not isinstance(records, list):
@@ -84,15 +93,11 @@ def read_fewrel(path: str | Path) -> list[RelationInstance]:
 def read_tacred(path: str | Path) -> list[RelationInstance]:
     """TACRED-style list: ``token``, inclusive ``subj_start/subj_end/obj_start/obj_end``, types, ``relation``."""
     path = Path(path)
-    data = _load_json(path)
-    if not isinstance(data, list):
-        raise DataError(path, "<root>", "<root>", "expected a list of instances")
+    data = _load_json(path, list, "a list of instances")
     out = []
     for i, record in enumerate(data):
         tokens = _tokens(_field(record, "token", path, i), path, i, "token")
-        relation = _field(record, "relation", path, i)
-        if not isinstance(relation, str) or not relation:
-            raise DataError(path, i, "relation", "expected a non-empty string")
+        relation = _relation(record, path, i)
         bounds = {k: _field(record, k, path, i) for k in ("subj_start", "subj_end", "obj_start", "obj_end")}
         for k, v in bounds.items():
             if not isinstance(v, int) or isinstance(v, bool):
@@ -122,9 +127,7 @@ def read_semeval(path: str | Path) -> list[RelationInstance]:
             except json.JSONDecodeError as e:
                 raise DataError(path, where, "<json>", f"invalid JSON: {e.msg}") from None
             tokens = _tokens(_field(record, "token", path, where), path, where, "token")
-            relation = _field(record, "relation", path, where)
-            if not isinstance(relation, str) or not relation:
-                raise DataError(path, where, "relation", "expected a non-empty string")
+            relation = _relation(record, path, where)
             spans = []
             for key in ("h", "t"):
                 pos = _field(_field(record, key, path, where), "pos", path, where)
@@ -138,9 +141,9 @@ def read_semeval(path: str | Path) -> list[RelationInstance]:
 def read_label_map(path: str | Path) -> dict[str, int]:
     """A ``rel2id.json``: relation name -> id, ids unique."""
     path = Path(path)
-    data = _load_json(path)
-    if not isinstance(data, dict) or not all(isinstance(v, int) for v in data.values()):
-        raise DataError(path, "<root>", "<root>", "expected an object mapping relation name to integer id")
+    data = _load_json(path, dict, "an object mapping relation name to integer id")
+    if not all(isinstance(v, int) for v in data.values()):
+        raise DataError(path, "<root>", "<ids>", "expected integer relation ids")
     if len(set(data.values())) != len(data):
         raise DataError(path, "<root>", "<ids>", "relation ids are not unique")
     return data
@@ -149,9 +152,7 @@ def read_label_map(path: str | Path) -> dict[str, int]:
 def read_pid2name(path: str | Path) -> dict[str, tuple[str, str]]:
     """FewRel's ``pid2name.json``: Wikidata property id -> (name, description)."""
     path = Path(path)
-    data = _load_json(path)
-    if not isinstance(data, dict):
-        raise DataError(path, "<root>", "<root>", "expected an object")
+    data = _load_json(path, dict, "an object mapping property id to [name, description]")
     out = {}
     for pid, value in data.items():
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
