@@ -23,7 +23,7 @@ from tkre.data.datasets import limit_per_relation, load_split
 from tkre.data.episodes import sample_episodes
 from tkre.eval.episodic import evaluate_episodes
 from tkre.eval.prototype import prototype_predict
-from tkre.models.encoder import RelationEncoder
+from tkre.models.encoder import RelationEncoder, default_device
 
 
 def per_episode_accuracy(encoder: RelationEncoder, instances, episodes) -> list[float]:
@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     instances = limit_per_relation(load_split("fewrel", "val"), args.limit_per_relation)
-    encoder = RelationEncoder(args.model, args.pooling)
+    encoder = RelationEncoder(args.model, args.pooling).to(default_device())
     encoder.encode(instances[:64], progress=False)  # warm-up
 
     episodes = sample_episodes(instances, args.n_way, args.k_shot, args.n_query, args.episodes, seed=0)

@@ -21,7 +21,7 @@ from tkre.data.episodes import sample_episodes, save_episodes
 from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.finetune import FinetuneConfig, finetune_seeds
 from tkre.eval.report import episodic_table, finetune_table, plot_episodic
-from tkre.models.encoder import RelationEncoder
+from tkre.models.encoder import RelationEncoder, default_device
 
 
 @dataclass
@@ -74,7 +74,7 @@ def run_episodic(cfg: EvalJobConfig, run_dir: Path) -> dict[str, dict[str, dict]
     results = {}
     for pooling in ep.poolings:
         print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}", file=sys.stderr)
-        encoder = RelationEncoder(cfg.model, pooling)
+        encoder = RelationEncoder(cfg.model, pooling).to(default_device())
         results[pooling] = evaluate_episode_sets(encoder, instances, episode_sets, ep.batch_size, ep.metric)
     return results
 

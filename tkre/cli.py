@@ -20,7 +20,7 @@ def _episodic(args: argparse.Namespace) -> dict:
     from tkre.data.datasets import limit_per_relation, load_split
     from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
     from tkre.eval.episodic import evaluate_episodes
-    from tkre.models.encoder import RelationEncoder
+    from tkre.models.encoder import RelationEncoder, default_device
 
     instances = limit_per_relation(load_split(args.data, args.split, args.data_dir), args.limit_per_relation)
     if args.episodes_file:
@@ -29,7 +29,7 @@ def _episodic(args: argparse.Namespace) -> dict:
         episodes = sample_episodes(instances, args.n_way, args.k_shot, args.n_query, args.episodes, args.seed, args.na_rate)
     if args.save_episodes:
         save_episodes(args.save_episodes, episodes)
-    encoder = RelationEncoder(args.model, args.pooling, args.typed_markers, args.max_length)
+    encoder = RelationEncoder(args.model, args.pooling, args.typed_markers, args.max_length).to(default_device())
     result = evaluate_episodes(
         encoder, instances, episodes, batch_size=args.batch_size, metric=args.metric, nota_threshold=args.nota_threshold
     )

