@@ -67,6 +67,11 @@ def sample_episodes(
     return [sample_episode(groups, n_way, k_shot, n_query, na_rate, seed, i) for i in range(episodes)]
 
 
+def episode_instances(episodes: list[Episode]) -> list[int]:
+    """Sorted indices of every distinct instance the episodes use, as support or query."""
+    return sorted({i for ep in episodes for ids in ep.support for i in ids} | {i for ep in episodes for i in ep.query})
+
+
 def save_episodes(path: str | Path, episodes: list[Episode]) -> None:
     """Freezes episodes to JSONL, one episode a line."""
     path = Path(path)

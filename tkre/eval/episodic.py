@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tkre.data.episodes import Episode
+from tkre.data.episodes import Episode, episode_instances
 from tkre.data.instance import RelationInstance
 from tkre.eval.metrics import mean_ci95
 from tkre.eval.prototype import prototype_predict
@@ -52,10 +52,7 @@ def evaluate_episode_sets(
 ) -> dict[str, dict]:
     """Accuracy with its 95% interval per episode set; the instances of all sets are encoded once."""
     start = time.perf_counter()
-    used = sorted(
-        {i for eps in episode_sets.values() for ep in eps for ids in ep.support for i in ids}
-        | {i for eps in episode_sets.values() for ep in eps for i in ep.query}
-    )
+    used = episode_instances([ep for eps in episode_sets.values() for ep in eps])
     row_of = np.full(len(instances), -1, dtype=np.int64)
     row_of[used] = np.arange(len(used))
     encode_start = time.perf_counter()
