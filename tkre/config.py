@@ -85,7 +85,12 @@ def load_config(cls: type, path: str | Path, overrides: list[str] = ()) -> Any:
         raise ConfigError(f"{path}: {e}") from None
 
 
+def config_yaml(cfg: Any) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
+
+
 def save_config(cfg: Any, path: str | Path) -> None:
     """Writes the resolved config as YAML."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    Path(path).write_text(config_yaml(cfg))

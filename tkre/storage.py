@@ -1,0 +1,94 @@
+"""Files under a local folder or an ``s3://bucket/prefix``, behind one small interface.
+
+S3 credentials, region and endpoint come from the standard AWS chain (``AWS_ENDPOINT_URL``
+points it at an S3-compatible store); nothing about them is stored.
+
+Usage::
+
+    store = open_storage("s3://bucket/runs/synth")      # or "runs/synth"
+    store.write_text("manifest.json", text)
+    store.read_text("manifest.json"); store.list("records/"); store.exists("config.yaml")
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+class LocalStorage:
+    """A folder; writes are atomic (temporary file, then rename)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.uri = str(self.root)
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def read_bytes(self, name: str) -> bytes:
+        return (self.root / name).read_bytes()
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).exists()
+
+    def list(self, prefix: str) -> list[str]:
+        """Names of the files under ``prefix`` (a folder name ending in ``/``), relative to the root."""
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+
+    def write_text(self, name: str, text: str) -> None:
+        self.write_bytes(name, text.encode())
+
+    def read_text(self, name: str) -> str:
+        return self.read_bytes(name).decode()
+
+
+class S3Storage(LocalStorage):
+    """A prefix in an S3 bucket; each write is one PUT, so a reader never sees half a file."""
+
+    def __init__(self, uri: str):
+        import boto3
+
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise ValueError(f"{uri!r}: expected s3://bucket/prefix")
+        self.uri, self.bucket, self.prefix = uri, bucket, prefix.strip("/")
+        self.s3 = boto3.client("s3")
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
+
+    def read_bytes(self, name: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=self._key(name))
+        except self.s3.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str) -> list[str]:
+        names, start = [], len(self._key(""))
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            names.extend(obj["Key"][start:] for obj in page.get("Contents", []))
+        return sorted(names)
+
+
+def open_storage(uri: str | Path) -> LocalStorage:
+    """``S3Storage`` for ``s3://`` URIs, ``LocalStorage`` for everything else."""
+    return S3Storage(str(uri)) if str(uri).startswith("s3://") else LocalStorage(uri)

@@ -1,0 +1,117 @@
+"""From support instances to requests, and from request records to the corpus the next stage reads.
+
+Outputs: ``explanations.jsonl`` (one explanation per support instance) and ``synthetic.json``
+(accepted instances in the Wiki80/TACRED layout, so ``read_tacred`` reads it), plus the rejects
+counted by reason.
+
+Usage::
+
+    schemas = relation_schemas(support, descriptions)
+    rows = edkg_requests(schemas, support, "smollm2", {"temperature": 0.7, "max_tokens": 160})
+    explanations, rejects = collect_explanations(records_in_request_order)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.synth.parsing import ParseError, parse_explanation, parse_instances
+from tkre.synth.prompts import (
+    EDKG_VERSION, SCDG_VERSION, RelationSchema, edkg_messages, response_format, scdg_messages, sentence_text,
+)
+from tkre.synth.records import make_request
+from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Validator
+
+
+def relation_schemas(instances: list[RelationInstance], descriptions: dict[str, str]) -> dict[str, RelationSchema]:
+    """One schema per relation: its description and the entity types seen in ``instances``."""
+    schemas = {}
+    for relation, ids in group_by_relation(instances).items():
+        heads = tuple(sorted({instances[i].head_type for i in ids if instances[i].head_type}))
+        tails = tuple(sorted({instances[i].tail_type for i in ids if instances[i].tail_type}))
+        schemas[relation] = RelationSchema(relation, descriptions.get(relation, ""), heads, tails)
+    return schemas
+
+
+def edkg_requests(schemas: dict[str, RelationSchema], support: list[RelationInstance], model: str, params: dict) -> list[dict]:
+    """One explanation request per support instance."""
+    rows = []
+    for i, inst in enumerate(support):
+        meta = {"relation": inst.relation, "support_index": i, "prompt": EDKG_VERSION}
+        rows.append(make_request("edkg", edkg_messages(schemas[inst.relation], inst), model, params, meta,
+                                 response_format("edkg")))
+    return rows
+
+
+def scdg_requests(schemas: dict[str, RelationSchema], support: list[RelationInstance], relations: list[str],
+                  model: str, params: dict, m: int, attempt: int) -> list[dict]:
+    """One request for ``m`` new instances per relation; ``attempt`` seeds the sampling, so each attempt is a new key."""
+    groups = group_by_relation(support)
+    rows = []
+    for relation in relations:
+        demos = [support[i] for i in groups[relation]]
+        meta = {"relation": relation, "attempt": attempt, "prompt": SCDG_VERSION}
+        rows.append(make_request("scdg", scdg_messages(schemas[relation], demos, m), model,
+                                 {**params, "seed": attempt}, meta, response_format("scdg")))
+    return rows
+
+
+def collect_explanations(records: list[dict], support: list[RelationInstance]) -> tuple[list[dict], Counter]:
+    """Explanation rows from done EDKG records; unparseable answers counted by reason."""
+    rows, rejects = [], Counter()
+    for record in records:
+        if record["status"] != "done":
+            continue
+        try:
+            text = parse_explanation(record["text"])
+        except ParseError as error:
+            rejects[error.reason] += 1
+            continue
+        inst = support[record["meta"]["support_index"]]
+        rows.append({"relation": inst.relation, "sentence": sentence_text(inst), "head": inst.head_text,
+                     "tail": inst.tail_text, "explanation": text, "key": record["key"]})
+    return rows, rejects
+
+
+def tacred_row(inst: RelationInstance, key: str) -> dict:
+    """An instance in the Wiki80/TACRED layout (inclusive ends) with the request key it came from."""
+    return {"token": list(inst.tokens), "subj_start": inst.head[0], "subj_end": inst.head[1] - 1,
+            "obj_start": inst.tail[0], "obj_end": inst.tail[1] - 1, "subj_type": inst.head_type,
+            "obj_type": inst.tail_type, "relation": inst.relation, "key": key}
+
+
+def collect_synthetic(records: list[dict], schemas: dict[str, RelationSchema], support: list[RelationInstance],
+                      evaluation: OverlapIndex, rules: ValidationRules, per_relation: int):
+    """Validates SCDG candidates in request order; keeps at most ``per_relation`` per relation.
+
+    Returns ``(rows, accepted_per_relation, rejects, rejected_rows)``.
+    """
+    groups = group_by_relation(support)
+    validators = {r: Validator(s, [support[i] for i in groups.get(r, [])], evaluation, rules) for r, s in schemas.items()}
+    accepted: Counter = Counter({r: 0 for r in schemas})
+    rows, rejects, rejected_rows = [], Counter(), []
+    for record in records:
+        if record["status"] != "done":
+            continue
+        relation = record["meta"]["relation"]
+        try:
+            candidates = parse_instances(record["text"])
+        except ParseError as error:
+            rejects[error.reason] += 1
+            rejected_rows.append({"key": record["key"], "relation": relation, "reason": error.reason})
+            continue
+        for candidate in candidates:
+            if accepted[relation] >= per_relation:
+                rejects["over_quota"] += 1
+                continue
+            try:
+                inst = validators[relation].check(candidate)
+            except Rejected as reject:
+                rejects[reject.reason] += 1
+                rejected_rows.append({"key": record["key"], "relation": relation, "reason": reject.reason,
+                                      "candidate": candidate})
+                continue
+            accepted[relation] += 1
+            rows.append(tacred_row(inst, record["key"]))
+    return rows, accepted, rejects, rejected_rows

