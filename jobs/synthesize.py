@@ -47,7 +47,7 @@ class SupportConfig:
 class WorkersConfig:
     actors: int = 4
     in_flight: int = 4  # concurrent requests per actor
-    batch_size: int = 4
+    batch_size: int = 16  # requests per call; two calls per actor overlap, so slow requests leave no thread idle
     cpus_per_actor: float = 0.25  # actors mostly wait on the network
 
 
@@ -157,12 +157,15 @@ def run_on_ray(rows: list[dict], cfg: SynthJobConfig, endpoint: Endpoint, output
     if not ray.is_initialized():
         ray.init(logging_level="warning")
     w = cfg.workers
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // w.batch_size)))
+    batch_size = max(1, min(w.batch_size, -(-len(rows) // (2 * w.actors))))  # at least two batches per actor
+    ds = ray.data.from_items(rows, override_num_blocks=-(-len(rows) // batch_size))
     out = ds.map_batches(
         SynthesisWorker,
         fn_constructor_kwargs=dict(settings=asdict(cfg.llm), base_url=base_url, model=model,
                                    output_uri=output_uri, in_flight=w.in_flight),
-        batch_size=w.batch_size, compute=ray.data.ActorPoolStrategy(size=w.actors), num_cpus=w.cpus_per_actor,
+        batch_size=batch_size, num_cpus=w.cpus_per_actor,
+        compute=ray.data.ActorPoolStrategy(size=w.actors, max_tasks_in_flight_per_actor=2,
+                                           max_concurrent_calls_per_actor=2, enable_true_multi_threading=True),
     )
     return out.take_all()
 

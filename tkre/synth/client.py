@@ -13,8 +13,10 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -78,10 +80,15 @@ def _classify(error: Exception) -> tuple[str, bool]:
 
 
 class ChatClient:
-    """One client per worker; thread-safe, so a worker may keep several requests in flight."""
+    """One client per worker; thread-safe, so a worker may keep several requests in flight.
 
-    def __init__(self, settings: LLMSettings, base_url: str | None = None, model: str | None = None):
-        self.settings = settings
+    ``slots`` (a semaphore) bounds the requests on the wire; a thread waiting out a backoff
+    holds no slot, so other requests go out meanwhile.
+    """
+
+    def __init__(self, settings: LLMSettings, base_url: str | None = None, model: str | None = None,
+                 slots: threading.Semaphore | None = None):
+        self.settings, self.slots = settings, slots or contextlib.nullcontext()
         self.model = model or settings.model
         self.openai = openai.OpenAI(
             base_url=base_url or settings.base_url,
@@ -103,7 +110,8 @@ class ChatClient:
         while attempt < self.settings.max_attempts:
             attempt += 1
             try:
-                response = self.openai.chat.completions.create(model=self.model, messages=messages, **params, **extra)
+                with self.slots:
+                    response = self.openai.chat.completions.create(model=self.model, messages=messages, **params, **extra)
                 text = response.choices[0].message.content
                 if not isinstance(text, str):
                     raise ValueError("no message content in the response")

@@ -4,6 +4,7 @@ It speaks HTTP like any endpoint (``/health``, ``/v1/models``, ``/v1/chat/comple
 with ``responder(messages)`` after ``latency_s``, and for each attempt at a request asks
 ``plan(request_id, attempt)`` for a fault: ``"429"`` (with ``Retry-After``), ``"500"``, ``"hang"``
 (sleeps ``hang_s`` before answering), ``"malformed"`` (a 200 whose body is not JSON) or ``None``.
+With ``refuse_response_format`` it answers 400 to any request that sets ``response_format``.
 Requests are told apart by their messages and parameters; every attempt is logged.
 
 Usage::
@@ -46,12 +47,14 @@ def random_429s(rate: float, seed: int = 0) -> Callable[[str, int], str | None]:
 
 class FaultServer:
     def __init__(self, responder: Callable[[list[dict]], str], latency_s: float = 0.0,
-                 plan: Callable[[str, int], str | None] = no_faults, retry_after_s: float = 0.1, hang_s: float = 5.0):
+                 plan: Callable[[str, int], str | None] = no_faults, retry_after_s: float = 0.1, hang_s: float = 5.0,
+                 refuse_response_format: bool = False):
         self.responder, self.latency_s, self.plan = responder, latency_s, plan
+        self.refuse_response_format = refuse_response_format
         self.retry_after_s, self.hang_s = retry_after_s, hang_s
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
-        self.log: list[dict] = []  # one entry per attempt: request id, attempt, outcome, start, end
+        self.log: list[dict] = []  # one entry per attempt as it starts: request id, attempt, outcome, start, end
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -69,7 +72,7 @@ class FaultServer:
         with self.lock:
             out: dict[str, int] = {}
             for entry in self.log:
-                if entry["outcome"] == "ok":
+                if entry["outcome"] == "ok" and "end" in entry:
                     out[entry["request_id"]] = out.get(entry["request_id"], 0) + 1
             return out
 
@@ -78,6 +81,7 @@ class FaultServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in separate writes
 
             def log_message(self, *args):  # quiet
                 pass
@@ -106,12 +110,16 @@ class FaultServer:
                 with server.lock:
                     attempt = server.attempts[request_id] = server.attempts.get(request_id, 0) + 1
                 fault = server.plan(request_id, attempt)
+                if server.refuse_response_format and "response_format" in body:
+                    fault = "400"
                 entry = {"request_id": request_id, "attempt": attempt, "outcome": fault or "ok", "start": time.time()}
+                with server.lock:
+                    server.log.append(entry)
                 try:
                     if fault == "429":
                         self._send(429, b'{"error": {"message": "rate limited"}}', {"Retry-After": str(server.retry_after_s)})
-                    elif fault == "500":
-                        self._send(500, b'{"error": {"message": "internal error"}}')
+                    elif fault in ("400", "500"):
+                        self._send(int(fault), b'{"error": {"message": "refused"}}')
                     else:
                         time.sleep(server.hang_s if fault == "hang" else server.latency_s)
                         if fault == "malformed":
@@ -121,8 +129,6 @@ class FaultServer:
                 except (BrokenPipeError, ConnectionResetError):
                     entry["outcome"] = f"{entry['outcome']}_client_gone"
                 entry["end"] = time.time()
-                with server.lock:
-                    server.log.append(entry)
 
             def _completion(self, body: dict) -> dict:
                 text = server.responder(body["messages"])

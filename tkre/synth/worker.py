@@ -1,19 +1,22 @@
 """The Ray Data callable class that sends synthesis requests (no Ray import here).
 
-Each actor holds one ``ChatClient`` and keeps ``in_flight`` requests going at once on threads;
-every result is written to the record store the moment it arrives, and a key whose record is
-already done is never sent again.
+Each actor holds one thread-safe ``ChatClient`` that keeps at most ``in_flight`` requests on the
+wire, and a pool of twice as many threads shared by its calls: a request waiting out a backoff
+leaves its slot to another. Ray Data runs two calls per actor at once, so while one batch waits
+for its slowest request, the next batch's requests already fill the free slots. Every result is written to the record store the moment it arrives, and a
+key whose record is already done is never sent again.
 
 Usage (what ``jobs/synthesize.py`` does)::
 
     ds.map_batches(SynthesisWorker, fn_constructor_kwargs={...}, batch_size=16,
-                   compute=ray.data.ActorPoolStrategy(size=4))
+                   compute=ray.data.ActorPoolStrategy(size=4, max_concurrent_calls_per_actor=2, ...))
     SynthesisWorker(settings, "http://127.0.0.1:8000/v1", "smollm2", "runs/synth", 4)(batch)  # plainly, in tests
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,9 +27,10 @@ from tkre.synth.records import RecordStore
 
 class SynthesisWorker:
     def __init__(self, settings: dict, base_url: str, model: str, output_uri: str, in_flight: int):
-        self.client = ChatClient(LLMSettings(**settings), base_url, model)
+        slots = threading.Semaphore(max(1, in_flight))
+        self.client = ChatClient(LLMSettings(**settings), base_url, model, slots)
         self.records = RecordStore(open_storage(output_uri))
-        self.pool = ThreadPoolExecutor(max(1, in_flight))
+        self.pool = ThreadPoolExecutor(2 * max(1, in_flight))
 
     def run_one(self, key: str, kind: str, request: str, meta: str) -> dict:
         existing = self.records.get(key)
