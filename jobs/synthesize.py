@@ -56,6 +56,7 @@ class EDKGConfig:
     enabled: bool = True
     temperature: float = 0.7
     max_tokens: int = 160
+    seed: int = 0
 
 
 @dataclass
@@ -138,6 +139,7 @@ class Endpoint:
                 raise ValueError("llm.base_url is null: the embedded server runs model smollm2 only")
             server = self.stack.enter_context(EmbeddedServer(smollm2_folder()))
             self.url, self.model = server.base_url, server.model
+            print(f"[synth] embedded transformers serve on {server.base_url}", file=sys.stderr)
         return self.url, self.model
 
 
@@ -200,7 +202,7 @@ def synthesize(cfg: SynthJobConfig) -> dict:
     support, schemas, evaluation = load_support(cfg)
     existing = records.load(records.keys())
     budget = Budget(cfg.budget, list(existing.values()))
-    edkg_params = {"temperature": cfg.edkg.temperature, "max_tokens": cfg.edkg.max_tokens}
+    edkg_params = {"temperature": cfg.edkg.temperature, "max_tokens": cfg.edkg.max_tokens, "seed": cfg.edkg.seed}
     scdg_params = {"temperature": cfg.scdg.temperature, "max_tokens": cfg.scdg.max_tokens}
     print(f"[synth] {len(schemas)} relations, {len(support)} support instances, "
           f"{len(evaluation)} evaluation sentences to avoid, output {storage.uri}", file=sys.stderr)
@@ -294,12 +296,9 @@ def summary_table(m: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
-    cfg = load_config(SynthJobConfig, args.config, args.set)
+def run(config: str, overrides: list[str]) -> dict:
+    """Runs the job, prints the summary tables, returns the one-line summary."""
+    cfg = load_config(SynthJobConfig, config, overrides)
     try:
         manifest = synthesize(cfg)
     except KeyboardInterrupt:
@@ -308,11 +307,19 @@ def main(argv: list[str] | None = None) -> dict:
         raise
     print(summary_table(manifest))
     s = manifest["synthetic"]
-    print(json.dumps({"output": cfg.output, "explanations": manifest["explanations"]["accepted"],
-                      "synthetic": s["accepted"], "acceptance_rate": s["acceptance_rate"],
-                      "tokens_out": manifest["tokens_out"], "stopped_by": manifest["budget"]["stopped_by"],
-                      "wall_s": manifest["wall_s"]}))
-    return manifest
+    return {"output": cfg.output, "explanations": manifest["explanations"]["accepted"], "synthetic": s["accepted"],
+            "acceptance_rate": s["acceptance_rate"], "tokens_out": manifest["tokens_out"],
+            "stopped_by": manifest["budget"]["stopped_by"], "wall_s": manifest["wall_s"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    args = parser.parse_args(argv)
+    summary = run(args.config, args.set)
+    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

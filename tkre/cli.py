@@ -5,6 +5,7 @@ Usage::
     tkre data fetch --dest data
     tkre eval episodic --data fewrel --split val --n-way 5 --k-shot 1 --episodes 1000 --seed 0 --model minilm
     tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model minilm
+    tkre synth --config jobs/configs/synthesize/smoke.yaml [--set llm.base_url=http://host:8000/v1]
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def _finetune(args: argparse.Namespace) -> dict:
     cfg = FinetuneConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length)
     seeds = [int(s) for s in args.seeds.split(",")]
     return finetune_seeds(args.data, args.k_shot, seeds, cfg, args.data_dir, args.limit_per_relation)
+
+
+def _synth(args: argparse.Namespace) -> dict:
+    from jobs.synthesize import run
+
+    return run(args.config, args.set)
 
 
 def _fetch(args: argparse.Namespace) -> dict:
@@ -98,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--limit-per-relation", type=int, help="keep the first N dev and test instances of each relation")
     _model_args(ft, batch_size=16)
     ft.set_defaults(run=_finetune)
+
+    synth = commands.add_parser("synth", help="EDKG explanations and SCDG synthetic instances through an LLM")
+    synth.add_argument("--config", required=True, help="a YAML file such as jobs/configs/synthesize/smoke.yaml")
+    synth.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    synth.set_defaults(run=_synth)
     return parser
 
 

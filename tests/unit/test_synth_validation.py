@@ -91,3 +91,11 @@ def test_overlap_index_finds_the_nearest_sentence():
     index = OverlapIndex([tuple(f"sentence number {i} about topic{i} here".split()) for i in range(200)] + EVALUATION)
     assert index.max_overlap(tuple("Microsoft was founded by Bill Gates and Paul Allen .".split())) == pytest.approx(9 / 11)
     assert index.max_overlap(tuple("Completely unrelated words only".split())) == 0.0
+
+
+def test_a_copy_is_caught_however_the_dataset_tokenised_it():
+    demo = RelationInstance(("He", "moved", "to", "the", "U.S.", "in", "1990", "with", "Acme", "Corp."), (8, 10), (4, 5),
+                            "founded by")
+    v = Validator(RelationSchema("founded by"), [demo], OverlapIndex([]), ValidationRules())
+    with pytest.raises(Rejected, match="^copy_of_demonstration$"):
+        v.check({"sentence": "He moved to the U.S. in 1990 with Acme Corp.", "head": "Acme Corp", "tail": "U.S"})

@@ -54,7 +54,7 @@ class FaultServer:
         self.retry_after_s, self.hang_s = retry_after_s, hang_s
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
-        self.log: list[dict] = []  # one entry per attempt as it starts: request id, attempt, outcome, start, end
+        self.log: list[dict] = []  # one entry per attempt as it starts: request id, attempt, outcome, start, end[, client_gone]
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -72,7 +72,7 @@ class FaultServer:
         with self.lock:
             out: dict[str, int] = {}
             for entry in self.log:
-                if entry["outcome"] == "ok" and "end" in entry:
+                if entry["outcome"] == "ok" and "end" in entry and not entry.get("client_gone"):
                     out[entry["request_id"]] = out.get(entry["request_id"], 0) + 1
             return out
 
@@ -127,7 +127,7 @@ class FaultServer:
                         else:
                             self._send(200, json.dumps(self._completion(body)).encode())
                 except (BrokenPipeError, ConnectionResetError):
-                    entry["outcome"] = f"{entry['outcome']}_client_gone"
+                    entry["client_gone"] = True
                 entry["end"] = time.time()
 
             def _completion(self, body: dict) -> dict:

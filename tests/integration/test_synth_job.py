@@ -1,0 +1,231 @@
+"""The synthesize job on local Ray against real HTTP servers: a fault-injecting one, moto's S3, and SmolLM2."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tkre.data.readers import read_tacred
+from tkre.synth.fault_server import FAULTS, FaultServer
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = "jobs/configs/synthesize/smoke.yaml"
+SECRET = "sk-test-do-not-leak-4242"
+
+
+def fake_llm(messages):
+    """Answers EDKG with an explanation naming both entities, SCDG with two bad and four good instances."""
+    prompt = messages[-1]["content"]
+    if "Subject: " in prompt:
+        subject = re.search(r"^Subject: (.*)$", prompt, re.M).group(1)
+        obj = re.search(r"^Object: (.*)$", prompt, re.M).group(1)
+        return json.dumps({"explanation": f"The sentence says that {subject} is linked to {obj}."})
+    relation = re.search(r'^Relation: "([^"]+)"', prompt, re.M).group(1)
+    types = {side: re.search(rf"The {side} entity must be of type: ([^,.\n]+)", prompt) for side in ("head", "tail")}
+    demo = json.loads(prompt.split("Examples:\n")[1].splitlines()[0])
+    tag = "".join(w[:3].capitalize() for w in relation.split())
+    good = [{"sentence": f"Alpha{tag}{i} was tied to Beta{tag}{i} in the archive of {relation} .",
+             "head": f"Alpha{tag}{i}", "tail": f"Beta{tag}{i}", "relation": relation,
+             "head_type": types["head"].group(1) if types["head"] else None,
+             "tail_type": types["tail"].group(1) if types["tail"] else None} for i in range(4)]
+    missing_tail = {**good[0], "sentence": f"Alpha{tag}9 stood alone in the archive .", "head": f"Alpha{tag}9"}
+    return json.dumps({"instances": [demo, missing_tail] + good})
+
+
+def cycling_faults():
+    """The first attempt of the n-th request gets fault n % 5 (none, 429, 500, hang, malformed)."""
+    seen = {}
+
+    def plan(request_id, attempt):
+        if attempt > 1:
+            return None
+        index = seen.setdefault(request_id, len(seen))
+        return ([None] + list(FAULTS))[index % 5]
+    return plan
+
+
+def overrides(output, base_url, relations=3, per_relation=3, **extra):
+    settings = {
+        "output": str(output), "llm.base_url": base_url, "llm.model": "fake", "llm.timeout_s": 1.0,
+        "llm.max_attempts": 4, "llm.backoff_base_s": 0.05, "llm.backoff_max_s": 0.5,
+        "support.max_relations": relations, "support.max_per_relation": per_relation,
+        "scdg.per_relation": per_relation, "scdg.per_request": 4, "scdg.max_attempts": 2,
+        "workers.actors": 2, "workers.in_flight": 4, **extra,
+    }
+    return [f"{k}={v}" for k, v in settings.items()]
+
+
+def read_outputs(output: Path):
+    manifest = json.loads((output / "manifest.json").read_text())
+    explanations = [json.loads(line) for line in (output / "explanations.jsonl").read_text().splitlines()]
+    return manifest, explanations, read_tacred(output / "synthetic.json")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray.init(num_cpus=2, logging_level="warning")
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.timeout(300)
+def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(local_ray, tmp_path, monkeypatch, capfd):
+    from jobs.synthesize import main
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    out = tmp_path / "synth"
+    with FaultServer(fake_llm, latency_s=0.05, plan=cycling_faults(), hang_s=2.5) as server:
+        args = overrides(out, server.base_url, **{"llm.price_in_per_mtok": 1.0, "llm.price_out_per_mtok": 2.0})
+        first = main(["--config", SMOKE, *[x for a in args for x in ("--set", a)]])
+        outcomes = {e["outcome"] for e in server.log}
+        successes = server.successes()
+        sent = len(server.log)
+        second = main(["--config", SMOKE, *[x for a in args for x in ("--set", a)]])
+        assert len(server.log) == sent  # nothing repeated
+
+    assert set(FAULTS) | {"ok"} <= outcomes
+    assert sorted(successes.values()) == [1] * (9 + 3)  # 9 explanations + 3 SCDG requests, none answered twice
+    manifest, explanations, synthetic = read_outputs(out)
+    assert manifest["requests"]["edkg"] == {"planned": 9, "done": 9, "failed": 0, "not_sent": 0, "failed_by_reason": {}}
+    assert manifest["requests"]["scdg"]["done"] == 3 and manifest["requests"]["attempts"] > 12
+    assert len(explanations) == 9 and all(x["head"] in x["explanation"] for x in explanations)
+    assert len(synthetic) == 9 and manifest["synthetic"]["per_relation"] == {r: 3 for r in {x.relation for x in synthetic}}
+    assert manifest["rejects"]["copy_of_demonstration"] == 3 and manifest["rejects"]["tail_not_in_sentence"] == 3
+    assert manifest["synthetic"]["acceptance_rate"] == pytest.approx(9 / 15)  # 3 requests x (2 bad + 3 taken)
+    for inst in synthetic:
+        assert inst.tokens[inst.head[0]].startswith("Alpha") and inst.tokens[inst.tail[0]].startswith("Beta")
+    expected_cost = (manifest["tokens_in"] * 1.0 + manifest["tokens_out"] * 2.0) / 1e6
+    assert manifest["cost_usd"] == pytest.approx(expected_cost) and manifest["tokens_out"] > 0
+    assert first["synthetic"] == second["synthetic"] == 9
+    logs = capfd.readouterr()
+    for path in out.rglob("*"):
+        assert path.is_dir() or SECRET not in path.read_text(errors="replace")
+    assert SECRET not in logs.out + logs.err
+
+
+@pytest.mark.timeout(300)
+def test_budget_caps_stop_cleanly_and_a_rerun_finishes_the_rest(local_ray, tmp_path):
+    from jobs.synthesize import main
+
+    out = tmp_path / "synth"
+    with FaultServer(fake_llm) as server:
+        def run(*extra):
+            args = overrides(out, server.base_url, relations=2, per_relation=2, **dict(e.split("=", 1) for e in extra))
+            return main(["--config", SMOKE, *[x for a in args for x in ("--set", a)]])
+
+        assert run("budget.max_requests=3")["stopped_by"] == "max_requests"
+        manifest, explanations, _ = read_outputs(out)
+        assert manifest["requests"]["edkg"]["done"] == 3 and len(explanations) == 3
+        assert manifest["requests"]["scdg"]["planned"] == 0
+        assert run("budget.max_tokens=10")["stopped_by"] == "max_tokens"  # already spent: nothing more is sent
+        assert len(server.log) == 3
+        final = run()
+        assert final["stopped_by"] is None and final["explanations"] == 4 and final["synthetic"] == 4
+        assert sorted(server.successes().values()) == [1] * 6
+
+
+def _job(args, env=None, **kwargs):
+    command = [sys.executable, "-m", "jobs.synthesize", "--config", SMOKE, *[x for a in args for x in ("--set", a)]]
+    return subprocess.Popen(command, cwd=REPO, env=env or os.environ.copy(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+@pytest.mark.timeout(400)
+def test_killed_mid_run_then_rerun_gives_the_same_corpus_and_repeats_no_finished_request(tmp_path):
+    with FaultServer(fake_llm, latency_s=0.4) as server:
+        common = {"workers.actors": 1, "workers.in_flight": 2, "llm.timeout_s": 10.0}
+        reference = _job(overrides(tmp_path / "reference", server.base_url, relations=4, per_relation=6, **common))
+        assert reference.wait(timeout=300) == 0, reference.stderr.read()[-3000:]
+        crashed = tmp_path / "crashed"
+        job = _job(overrides(crashed, server.base_url, relations=4, per_relation=6, **common), start_new_session=True)
+        records = crashed / "records"
+        deadline = time.time() + 200
+        while time.time() < deadline and len(list(records.glob("*.json"))) < 8:
+            time.sleep(0.2)
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+        before = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in records.glob("*.json")}
+        assert 8 <= len(before) < 24 + 4
+        resumed = _job(overrides(crashed, server.base_url, relations=4, per_relation=6, **common))
+        assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-3000:]
+    after = {p.name: (p.stat().st_mtime_ns, p.read_text()) for p in records.glob("*.json")}
+    assert all(after[name] == before[name] for name in before)  # finished work is neither redone nor lost
+    want, got = read_outputs(tmp_path / "reference"), read_outputs(crashed)
+    assert got[1] == want[1] and got[2] == want[2]
+    assert got[0]["requests"] == want[0]["requests"] and got[0]["rejects"] == want[0]["rejects"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(300)
+def test_output_to_s3_on_a_loopback_moto_server(tmp_path):
+    import boto3
+
+    port = _free_port()
+    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_DEFAULT_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
+                          aws_secret_access_key="testing-secret", region_name="us-east-1")
+        s3.create_bucket(Bucket="corpus")
+        with FaultServer(fake_llm) as server:
+            job = _job(overrides("s3://corpus/runs/synth", server.base_url, relations=2, per_relation=2), env=env)
+            assert job.wait(timeout=240) == 0, job.stderr.read()[-3000:]
+            assert json.loads(job.stdout.read().strip().splitlines()[-1])["synthetic"] == 4
+            rerun = _job(overrides("s3://corpus/runs/synth", server.base_url, relations=2, per_relation=2), env=env)
+            assert rerun.wait(timeout=240) == 0
+            assert len(server.log) == 6  # resumed from the records in S3: nothing sent twice
+        manifest = json.loads(s3.get_object(Bucket="corpus", Key="runs/synth/manifest.json")["Body"].read())
+        assert manifest["synthetic"]["accepted"] == 4 and manifest["explanations"]["accepted"] == 4
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="corpus", Prefix="runs/synth/records/")["Contents"]]
+        assert len(keys) == 6
+        synthetic = json.loads(s3.get_object(Bucket="corpus", Key="runs/synth/synthetic.json")["Body"].read())
+        assert len(synthetic) == 4 and all(r["relation"] for r in synthetic)
+    finally:
+        moto.terminate()
+        moto.wait()
+
+
+@pytest.mark.timeout(600)
+def test_two_relations_end_to_end_through_transformers_serve_and_smollm2(tmp_path):
+    out = tmp_path / "synth"
+    job = _job([f"output={out}", "support.max_per_relation=2", "edkg.max_tokens=48", "scdg.per_request=3",
+                "scdg.max_tokens=256"])
+    stdout, stderr = job.communicate(timeout=580)
+    assert job.returncode == 0, stderr[-3000:]
+    manifest, explanations, synthetic = read_outputs(out)
+    assert manifest["endpoint"] == "embedded transformers serve" and manifest["support"]["relations"] == 2
+    assert manifest["requests"]["edkg"]["done"] == 4 and manifest["requests"]["scdg"]["done"] == 2
+    assert manifest["tokens_out"] > 0 and len(explanations) + sum(manifest["explanations"]["rejects"].values()) == 4
+    relations = set(manifest["synthetic"]["per_relation"])
+    assert len(relations) == 2 and {x["relation"] for x in explanations} <= relations
+    assert {x.relation for x in synthetic} <= relations
+    candidates = manifest["synthetic"]["candidates"]
+    assert candidates == len(synthetic) + sum(v for k, v in manifest["rejects"].items()
+                                              if k not in ("no_instances", "malformed_json", "over_quota"))
+    url = re.search(r"embedded transformers serve on (\S+)/v1", stderr).group(1)
+    with pytest.raises(OSError):  # the server was stopped
+        urllib.request.urlopen(f"{url}/health", timeout=2)
