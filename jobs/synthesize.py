@@ -17,6 +17,8 @@ import contextlib
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
@@ -133,6 +135,17 @@ class Endpoint:
         self.llm, self.stack, self.url, self.model = llm, stack, llm.base_url, llm.model
         self.description = "embedded transformers serve" if llm.base_url is None else _public_url(llm.base_url)
 
+    def check_reachable(self) -> None:
+        """Fails fast, before any work, when a configured endpoint does not answer at all."""
+        if self.url is None:
+            return
+        try:
+            urllib.request.urlopen(self.url.rstrip("/") + "/models", timeout=10).close()
+        except urllib.error.HTTPError:
+            pass  # it answered (401, 404, ...): reachable
+        except OSError as error:
+            raise ConnectionError(f"llm.base_url {self.description}: cannot connect ({error})") from None
+
     def resolve(self) -> tuple[str, str]:
         if self.url is None:
             if self.llm.model != "smollm2":
@@ -209,6 +222,7 @@ def synthesize(cfg: SynthJobConfig) -> dict:
 
     with contextlib.ExitStack() as stack:
         endpoint = Endpoint(cfg.llm, stack)
+        endpoint.check_reachable()
         edkg_rows = edkg_requests(schemas, support, cfg.llm.model, edkg_params) if cfg.edkg.enabled else []
         send(edkg_rows, cfg, records, budget, endpoint)
         scdg_rows, synthetic = [], ([], Counter({r: 0 for r in schemas}), Counter(), [])
@@ -304,7 +318,7 @@ def run(config: str, overrides: list[str]) -> dict:
     except KeyboardInterrupt:
         print(f"[synth] interrupted; what was done is under {cfg.output}/records; rerun the same command to resume",
               file=sys.stderr)
-        raise
+        raise SystemExit(130) from None
     print(summary_table(manifest))
     s = manifest["synthetic"]
     return {"output": cfg.output, "explanations": manifest["explanations"]["accepted"], "synthetic": s["accepted"],

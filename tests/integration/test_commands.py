@@ -69,3 +69,37 @@ def test_eval_job_smoke_writes_its_artifacts(tmp_path):
     assert (run_dir / "episodic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| marker |" in (run_dir / "results.md").read_text()
     assert f"run_dir: {run_dir}" in (run_dir / "config.yaml").read_text()
+
+
+def test_tkre_synth_rejects_unknown_config_keys_before_any_work(tmp_path):
+    result = run("-m", "tkre.cli", "synth", "--config", "jobs/configs/synthesize/smoke.yaml",
+                 "--set", f"output={tmp_path / 'out'}", "--set", "llm.temperature=0.5", check=False)
+    assert result.returncode == 2
+    assert "smoke.yaml" in result.stderr and "config.llm: unknown keys ['temperature']" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_tkre_synth_fails_fast_when_the_endpoint_is_unreachable(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run("-m", "tkre.cli", "synth", "--config", "jobs/configs/synthesize/smoke.yaml", "--set", f"output={tmp_path}",
+                 "--set", f"llm.base_url=http://user:pw@127.0.0.1:{port}/v1", check=False)
+    assert result.returncode == 2
+    assert f"llm.base_url http://127.0.0.1:{port}/v1: cannot connect" in result.stderr and "pw" not in result.stderr
+    assert not (tmp_path / "records").exists()
+
+
+def test_tkre_synth_runs_the_job_and_prints_its_summary(tmp_path):
+    from synth_helpers import fake_llm, overrides
+    from tkre.synth.fault_server import FaultServer
+
+    with FaultServer(fake_llm) as server:
+        sets = overrides(tmp_path, server.base_url, relations=1, per_relation=2)
+        result = run("-m", "tkre.cli", "synth", "--config", "jobs/configs/synthesize/smoke.yaml",
+                     *[x for s in sets for x in ("--set", s)])
+    summary = last_json(result.stdout)
+    assert (summary["explanations"], summary["synthetic"], summary["stopped_by"]) == (2, 2, None)
+    assert "| edkg | 2 | 2 | 0 | 0 | 2 |" in result.stdout
