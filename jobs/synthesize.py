@@ -253,6 +253,12 @@ def synthesize(cfg: SynthJobConfig) -> dict:
     return manifest
 
 
+def mentions_both(row: dict) -> bool:
+    """Whether an explanation names both entities (what span masking in the next stage looks for)."""
+    text = row["explanation"].lower()
+    return row["head"].lower() in text and row["tail"].lower() in text
+
+
 def _stage_counts(rows: list[dict], records: list[dict]) -> dict:
     status = Counter(r["status"] for r in records)
     return {"planned": len(rows), "done": status["done"], "failed": status["failed"],
@@ -279,7 +285,8 @@ def build_manifest(cfg, endpoint, schemas, support, edkg_rows, edkg_records, scd
                     "relations": len(schemas), "instances": len(support)},
         "requests": {"edkg": _stage_counts(edkg_rows, edkg_records), "scdg": _stage_counts(scdg_rows, scdg_records),
                      "attempts": sum(r.get("attempts", 0) for r in all_records)},
-        "explanations": {"accepted": len(explanations), "rejects": dict(explanation_rejects)},
+        "explanations": {"accepted": len(explanations), "rejects": dict(explanation_rejects),
+                         "mentioning_both_entities": sum(mentions_both(x) for x in explanations)},
         "synthetic": {
             "accepted": n_accepted,
             "candidates": n_accepted + candidate_rejects,

@@ -57,6 +57,7 @@ def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(loc
     assert manifest["requests"]["edkg"] == {"planned": 9, "done": 9, "failed": 0, "not_sent": 0, "failed_by_reason": {}}
     assert manifest["requests"]["scdg"]["done"] == 3 and manifest["requests"]["attempts"] > 12
     assert len(explanations) == 9 and all(x["head"] in x["explanation"] for x in explanations)
+    assert manifest["explanations"]["mentioning_both_entities"] == 9
     assert len(synthetic) == 9 and manifest["synthetic"]["per_relation"] == {r: 3 for r in {x.relation for x in synthetic}}
     assert manifest["rejects"]["copy_of_demonstration"] == 3 and manifest["rejects"]["tail_not_in_sentence"] == 3
     assert manifest["synthetic"]["acceptance_rate"] == pytest.approx(9 / 15)  # 3 requests x (2 bad + 3 taken)

@@ -1,6 +1,7 @@
 """From support instances to requests, and from request records to the corpus the next stage reads.
 
-Outputs: ``explanations.jsonl`` (one explanation per support instance) and ``synthetic.json``
+Outputs: ``explanations.jsonl`` (one explanation per support instance: relation, its index in the
+support list, the two mentions and the text; the sentence itself stays in the dataset) and ``synthetic.json``
 (accepted instances in the Wiki80/TACRED layout, so ``read_tacred`` reads it), plus the rejects
 counted by reason.
 
@@ -17,9 +18,7 @@ from collections import Counter
 
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.synth.parsing import ParseError, parse_explanation, parse_instances
-from tkre.synth.prompts import (
-    EDKG_VERSION, SCDG_VERSION, RelationSchema, edkg_messages, response_format, scdg_messages, sentence_text,
-)
+from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION, RelationSchema, edkg_messages, response_format, scdg_messages
 from tkre.synth.records import make_request
 from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Validator
 
@@ -58,7 +57,7 @@ def scdg_requests(schemas: dict[str, RelationSchema], support: list[RelationInst
 
 
 def collect_explanations(records: list[dict], support: list[RelationInstance]) -> tuple[list[dict], Counter]:
-    """Explanation rows from done EDKG records; unparseable answers counted by reason."""
+    """Explanation rows from done EDKG records; unparseable answers and prompt echoes counted by reason."""
     rows, rejects = [], Counter()
     for record in records:
         if record["status"] != "done":
@@ -68,8 +67,12 @@ def collect_explanations(records: list[dict], support: list[RelationInstance]) -
         except ParseError as error:
             rejects[error.reason] += 1
             continue
-        inst = support[record["meta"]["support_index"]]
-        rows.append({"relation": inst.relation, "sentence": sentence_text(inst), "head": inst.head_text,
+        index = record["meta"]["support_index"]
+        inst = support[index]
+        if f"Subject: {inst.head_text}" in text:  # the prompt read back, not an explanation
+            rejects["echoes_prompt"] += 1
+            continue
+        rows.append({"relation": inst.relation, "support_index": index, "head": inst.head_text,
                      "tail": inst.tail_text, "explanation": text, "key": record["key"]})
     return rows, rejects
 
