@@ -4,7 +4,8 @@ Reads the K-shot support of the chosen relations, sends one explanation request 
 instance and, per relation, up to ``scdg.max_attempts`` requests for new instances until
 ``scdg.per_relation`` pass validation. Every result is written as it arrives under
 ``output/records/``; a rerun skips what is done. Writes ``explanations.jsonl``,
-``synthetic.json`` (Wiki80 layout), ``rejects.jsonl``, ``manifest.json`` and ``config.yaml``.
+``synthetic.json`` (Wiki80 layout), ``rejects.jsonl``, ``manifest.json``, ``summary.md``,
+``synthesis.png`` and ``config.yaml``.
 With ``llm.base_url: null`` it starts the embedded ``transformers serve`` + SmolLM2 and stops it after.
 
 Usage: ``python -m jobs.synthesize --config jobs/configs/synthesize/smoke.yaml [--set llm.base_url=http://host:8000/v1]``
@@ -31,6 +32,7 @@ from tkre.synth.client import LLMSettings
 from tkre.synth.corpus import collect_explanations, collect_synthetic, edkg_requests, relation_schemas, scdg_requests
 from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION
 from tkre.synth.records import RecordStore
+from tkre.synth.report import plot_synthesis, summary_table
 from tkre.synth.server import EmbeddedServer, smollm2_folder
 from tkre.synth.validation import OverlapIndex, ValidationRules
 
@@ -250,6 +252,8 @@ def synthesize(cfg: SynthJobConfig) -> dict:
     manifest = build_manifest(cfg, description, schemas, support, edkg_rows, edkg_records, scdg_rows, scdg_records,
                               explanations, explanation_rejects, accepted, rejects, budget, storage, time.time() - start)
     storage.write_text("manifest.json", json.dumps(manifest, indent=2))
+    storage.write_text("summary.md", summary_table(manifest) + "\n")
+    storage.write_bytes("synthesis.png", plot_synthesis(manifest))
     return manifest
 
 
@@ -305,16 +309,6 @@ def build_manifest(cfg, endpoint, schemas, support, edkg_rows, edkg_records, scd
         "wall_s": round(wall_s, 1),
         "wall_s_all_runs": round(wall_s + previous.get("wall_s_all_runs", 0.0), 1),
     }
-
-
-def summary_table(m: dict) -> str:
-    lines = ["| stage | planned | done | failed | not sent | accepted |", "|---|---|---|---|---|---|"]
-    for stage, accepted in (("edkg", m["explanations"]["accepted"]), ("scdg", m["synthetic"]["accepted"])):
-        r = m["requests"][stage]
-        lines.append(f"| {stage} | {r['planned']} | {r['done']} | {r['failed']} | {r['not_sent']} | {accepted} |")
-    lines += ["", "| reject reason | count |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in m["rejects"].items()] or ["| (none) | 0 |"]
-    return "\n".join(lines)
 
 
 def run(config: str, overrides: list[str]) -> dict:
