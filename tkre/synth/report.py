@@ -42,6 +42,7 @@ def plot_synthesis(manifest: dict) -> bytes:
     right.set_xticks(range(target + 1))
     right.set_xlabel("accepted synthetic instances")
     right.set_ylabel("relations")
+    right.yaxis.get_major_locator().set_params(integer=True)
     right.set_title(f"{len(s['per_relation'])} relations, target {target} each")
     fig.suptitle(f"{manifest['model']} via {manifest['endpoint']}", fontsize=9)
     fig.tight_layout()
