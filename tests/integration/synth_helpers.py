@@ -15,9 +15,9 @@ def fake_llm(messages):
         subject = re.search(r"^Subject: (.*)$", prompt, re.M).group(1)
         obj = re.search(r"^Object: (.*)$", prompt, re.M).group(1)
         return json.dumps({"explanation": f"The sentence says that {subject} is linked to {obj}."})
-    relation = re.search(r'^Relation: "([^"]+)"', prompt, re.M).group(1)
-    types = {side: re.search(rf"The {side} entity must be of type: ([^,.\n]+)", prompt) for side in ("head", "tail")}
-    demo = json.loads(prompt.split("Examples:\n")[1].splitlines()[0])
+    instruction, demo = messages[1]["content"], json.loads(messages[2]["content"])
+    relation = re.search(r'^Relation: "([^"]+)"', instruction, re.M).group(1)
+    types = {side: re.search(rf"The {side} entity is of type: ([^,.\n]+)", instruction) for side in ("head", "tail")}
     tag = "".join(w[:3].capitalize() for w in relation.split())
     good = [{"sentence": f"Alpha{tag}{i} was tied to Beta{tag}{i} in the archive of {relation} .",
              "head": f"Alpha{tag}{i}", "tail": f"Beta{tag}{i}", "relation": relation,

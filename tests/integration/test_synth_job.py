@@ -173,8 +173,7 @@ def test_output_to_s3_on_a_loopback_moto_server(tmp_path):
 @pytest.mark.timeout(600)
 def test_two_relations_end_to_end_through_transformers_serve_and_smollm2(tmp_path):
     out = tmp_path / "synth"
-    job = _job([f"output={out}", "support.max_per_relation=2", "edkg.max_tokens=48", "scdg.per_request=3",
-                "scdg.max_tokens=256"])
+    job = _job([f"output={out}", "support.max_per_relation=2", "edkg.max_tokens=48"])
     stdout, stderr = job.communicate(timeout=580)
     assert job.returncode == 0, stderr[-3000:]
     manifest, explanations, synthetic = read_outputs(out)

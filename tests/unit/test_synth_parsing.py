@@ -46,7 +46,18 @@ def test_truncated_json_keeps_the_complete_objects():
     assert parse_instances(text) == [PELE]
 
 
-@pytest.mark.parametrize("text", ["", "I cannot help with that.", "{not json at all", "[1, 2", "```\n\n```"])
+def test_unescaped_quotes_inside_a_value_still_parse():
+    text = ('{"head": "The Great Gatsby", "tail": "New Zealand", "sentence": "The film "The Great Gatsby" was shot'
+            ' in New Zealand ."}\n{"head": "Pele", "tail": "Brazilian", "sentence": "Pele was a \\"Brazilian\\" footballer ."}')
+    assert parse_instances(text) == [
+        {"sentence": 'The film "The Great Gatsby" was shot in New Zealand .', "head": "The Great Gatsby",
+         "tail": "New Zealand"},
+        {"sentence": 'Pele was a "Brazilian" footballer .', "head": "Pele", "tail": "Brazilian"},
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "I cannot help with that.", "{not json at all", "[1, 2", "```\n\n```",
+                                  '{"head": "Pele", "sentence": "Pele was a Brazi'])
 def test_garbage_has_no_instances(text):
     with pytest.raises(ParseError) as error:
         parse_instances(text)

@@ -52,7 +52,7 @@ def scdg_requests(schemas: dict[str, RelationSchema], support: list[RelationInst
         demos = [support[i] for i in groups[relation]]
         meta = {"relation": relation, "attempt": attempt, "prompt": SCDG_VERSION}
         rows.append(make_request("scdg", scdg_messages(schemas[relation], demos, m), model,
-                                 {**params, "seed": attempt}, meta, response_format("scdg")))
+                                 {**params, "seed": attempt}, meta, response_format("scdg", m)))
     return rows
 
 

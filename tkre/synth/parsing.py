@@ -27,12 +27,12 @@ class ParseError(ValueError):
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.S)
 
 
-def json_values(text: str) -> list:
-    """Every top-level JSON object or array in ``text``, in order (code fences and prose around them skipped)."""
+def _json_spans(text: str) -> tuple[str, list[tuple[int, int, object]]]:
+    """``(text, [(start, end, value)])`` for every top-level JSON object or array; inside code fences when there are any."""
     fenced = _FENCE.findall(text)
     if fenced:
         text = "\n".join(fenced)
-    decoder, values, i = json.JSONDecoder(), [], 0
+    decoder, spans, i = json.JSONDecoder(), [], 0
     while i < len(text):
         if text[i] in "{[":
             try:
@@ -40,11 +40,16 @@ def json_values(text: str) -> list:
             except json.JSONDecodeError:
                 i += 1
                 continue
-            values.append(value)
+            spans.append((i, end, value))
             i = end
         else:
             i += 1
-    return values
+    return text, spans
+
+
+def json_values(text: str) -> list:
+    """Every top-level JSON object or array in ``text``, in order (code fences and prose around them skipped)."""
+    return [value for _, _, value in _json_spans(text)[1]]
 
 
 _ALIASES = {
@@ -100,9 +105,29 @@ def _candidates_from_lines(text: str) -> list[dict]:
     return [x for x in found if "sentence" in x]
 
 
+_LOOSE_NAMES = "|".join(re.escape(n) for names in _ALIASES.values() for n in names)
+_LOOSE_PAIR = re.compile(r'"(' + _LOOSE_NAMES + r')"\s*:\s*"(.*?)"\s*(?=,\s*"[\w ]+"\s*:|\})')
+
+
+def _loose_object(chunk: str) -> dict:
+    """An object that is JSON but for unescaped quotes inside a value: ``{"head": "X", "sentence": "the film "X" ..."}``.
+
+    A value ends at the quote before the next ``, "key":`` or the closing brace.
+    """
+    return _normalise_keys({name: value.replace('\\"', '"') for name, value in _LOOSE_PAIR.findall(chunk)})
+
+
 def parse_instances(text: str) -> list[dict]:
-    """Candidate instances from an SCDG answer; raises ``ParseError('no_instances')`` when there are none."""
-    candidates = _candidates_from_json(json_values(text))
+    """Candidate instances from an SCDG answer, in answer order; ``ParseError('no_instances')`` when there are none.
+
+    Read: JSON values, one-line objects that fail JSON only for unescaped quotes, else the labelled line format.
+    """
+    text, spans = _json_spans(text)
+    found = [(start, c) for start, _, value in spans for c in _candidates_from_json([value])]
+    for chunk in re.finditer(r"\{[^\n{}]*\}", text):
+        if not any(start <= chunk.start() < end for start, end, _ in spans):
+            found.append((chunk.start(), _loose_object(chunk.group())))
+    candidates = [c for _, c in sorted(found, key=lambda x: x[0]) if c]
     if not candidates:
         candidates = _candidates_from_lines(text)
     if not candidates:

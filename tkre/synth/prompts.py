@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from tkre.data.instance import RelationInstance
 
 EDKG_VERSION = "edkg-v1"
-SCDG_VERSION = "scdg-v1"
+SCDG_VERSION = "scdg-v2"
 
 SYSTEM = "You are a careful annotator of relation extraction data. Follow the output format exactly."
 
@@ -58,34 +58,39 @@ def edkg_messages(schema: RelationSchema, inst: RelationInstance) -> list[dict]:
 
 
 def demonstration(inst: RelationInstance) -> dict:
-    """One demonstration as the JSON object SCDG asks for."""
-    out = {"sentence": sentence_text(inst), "head": inst.head_text, "tail": inst.tail_text}
+    """One demonstration as the JSON object SCDG asks for: the entities first, then the sentence naming them."""
+    out = {"head": inst.head_text, "tail": inst.tail_text}
     if inst.head_type:
         out["head_type"] = inst.head_type
     if inst.tail_type:
         out["tail_type"] = inst.tail_type
+    out["sentence"] = sentence_text(inst)
     return out
 
 
 def scdg_messages(schema: RelationSchema, demonstrations: list[RelationInstance], m: int) -> list[dict]:
-    """Asks for ``m`` new instances of the relation, constrained by its schema, after K demonstrations."""
+    """Asks for ``m`` new instances of the relation, constrained by its schema, after K demonstrations.
+
+    The demonstrations are earlier turns of the conversation, one JSON object per answer, entities
+    before the sentence: small models follow a format they have already "written" far better than
+    one described in prose, and choosing the entities first makes them write a sentence that names them.
+    """
     types = ""
     if schema.head_types:
-        types += f"The head entity must be of type: {', '.join(schema.head_types)}.\n"
+        types += f" The head entity is of type: {', '.join(schema.head_types)}."
     if schema.tail_types:
-        types += f"The tail entity must be of type: {', '.join(schema.tail_types)}.\n"
-    demos = "\n".join(json.dumps(demonstration(x), ensure_ascii=False) for x in demonstrations)
-    user = (
-        f"Relation: {_relation_line(schema)}\n{types}"
-        f"In each example the head entity has this relation with the tail entity.\n\n"
-        f"Examples:\n{demos}\n\n"
-        f"Write {m} NEW examples of this relation with different entities and different sentences; "
-        "do not repeat the examples. Both entities must appear word for word in the sentence.\n"
-        'Answer with JSON only: {"instances": [{"sentence": "...", "head": "...", "tail": "..."'
-        + (', "head_type": "...", "tail_type": "..."' if schema.head_types or schema.tail_types else "")
-        + "}]}"
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+        types += f" The tail entity is of type: {', '.join(schema.tail_types)}."
+    ask = (f"Relation: {_relation_line(schema)}.{types}\n"
+           "Name a head entity and a tail entity that have this relation, then write one short sentence "
+           "that mentions both word for word. Answer with one JSON object with the keys "
+           + ", ".join(f'"{k}"' for k in demonstration(demonstrations[0])) + ".")
+    messages = [{"role": "system", "content": SYSTEM}]
+    for i, inst in enumerate(demonstrations):
+        messages.append({"role": "user", "content": ask if i == 0 else "Another one."})
+        messages.append({"role": "assistant", "content": json.dumps(demonstration(inst), ensure_ascii=False)})
+    more = "Another one" if m == 1 else f'Now {m} more, as {{"instances": [...]}}'
+    messages.append({"role": "user", "content": f"{more}, with new entities and a new sentence."})
+    return messages
 
 
 EXPLANATION_SCHEMA = {
@@ -94,23 +99,20 @@ EXPLANATION_SCHEMA = {
     "required": ["explanation"],
 }
 
+INSTANCE_SCHEMA = {
+    "type": "object",
+    "properties": {k: {"type": "string"} for k in ("head", "tail", "head_type", "tail_type", "sentence")},
+    "required": ["head", "tail", "sentence"],
+}
+
 INSTANCES_SCHEMA = {
     "type": "object",
-    "properties": {
-        "instances": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {k: {"type": "string"} for k in ("sentence", "head", "tail", "head_type", "tail_type")},
-                "required": ["sentence", "head", "tail"],
-            },
-        }
-    },
+    "properties": {"instances": {"type": "array", "items": INSTANCE_SCHEMA}},
     "required": ["instances"],
 }
 
 
-def response_format(kind: str) -> dict:
+def response_format(kind: str, m: int = 1) -> dict:
     """The ``response_format`` for servers that support structured output (ignored by others)."""
-    schema = EXPLANATION_SCHEMA if kind == "edkg" else INSTANCES_SCHEMA
+    schema = EXPLANATION_SCHEMA if kind == "edkg" else INSTANCE_SCHEMA if m == 1 else INSTANCES_SCHEMA
     return {"type": "json_schema", "json_schema": {"name": f"tkre_{kind}", "schema": schema}}
