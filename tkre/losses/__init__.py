@@ -1,0 +1,1 @@
+"""Pre-training losses (plain torch): MSLM cross-entropy and span-level contrastive learning."""
