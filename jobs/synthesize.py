@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from tkre.config import config_yaml, load_config
-from tkre.data.datasets import data_dir, fewrel_val_relation_names, limit_per_relation, load_kshot, load_split
+from tkre.data.datasets import data_dir, kshot_support, load_kshot, load_split
 from tkre.data.readers import read_pid2name
 from tkre.storage import open_storage
 from tkre.synth.client import LLMSettings
@@ -98,11 +98,8 @@ def load_support(cfg: SynthJobConfig):
     """Support instances, their relation schemas, and the evaluation sentences to keep away from."""
     root = data_dir(cfg.data_dir)
     task = load_kshot(cfg.support.dataset, cfg.support.k_shot, cfg.support.seed, root)
-    if cfg.support.relations not in ("all", "disjoint_from_fewrel_val"):
-        raise ValueError(f"support.relations: expected all or disjoint_from_fewrel_val, got {cfg.support.relations!r}")
-    held_out = fewrel_val_relation_names(root) if cfg.support.relations == "disjoint_from_fewrel_val" else set()
-    relations = sorted({x.relation for x in task.train} - held_out)[: cfg.support.max_relations]
-    support = limit_per_relation([x for x in task.train if x.relation in relations], cfg.support.max_per_relation)
+    support = kshot_support(task, cfg.support.relations, cfg.support.max_relations, cfg.support.max_per_relation, root)
+    relations = {x.relation for x in support}
     descriptions = {name: desc for name, desc in read_pid2name(root / "fewrel" / "pid2name.json").values()}
     schemas = relation_schemas(support + [x for x in task.dev if x.relation in relations], descriptions)
     avoid = []

@@ -118,6 +118,20 @@ def load_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) 
     return KShotTask(train, dev, test, label2id, NO_RELATION[dataset])
 
 
+def kshot_support(task: KShotTask, relations: str = "all", max_relations: int | None = None,
+                  max_per_relation: int | None = None, root: str | Path | None = None) -> list[RelationInstance]:
+    """The support set that synthesis explains and pre-training reads: ``task.train`` of the chosen relations.
+
+    ``relations`` is ``all`` or ``disjoint_from_fewrel_val``; the first ``max_relations`` names in sorted
+    order are kept, then the first ``max_per_relation`` instances of each.
+    """
+    if relations not in ("all", "disjoint_from_fewrel_val"):
+        raise ValueError(f"support.relations: expected all or disjoint_from_fewrel_val, got {relations!r}")
+    held_out = fewrel_val_relation_names(root) if relations == "disjoint_from_fewrel_val" else set()
+    names = set(sorted({x.relation for x in task.train} - held_out)[:max_relations])
+    return limit_per_relation([x for x in task.train if x.relation in names], max_per_relation)
+
+
 def fewrel_val_relation_names(root: str | Path | None = None) -> set[str]:
     """Names (through ``pid2name.json``) of the FewRel validation relations."""
     root = data_dir(root)

@@ -93,7 +93,11 @@ def read_fewrel(path: str | Path) -> list[RelationInstance]:
 def read_tacred(path: str | Path) -> list[RelationInstance]:
     """TACRED-style list: ``token``, inclusive ``subj_start/subj_end/obj_start/obj_end``, types, ``relation``."""
     path = Path(path)
-    data = _load_json(path, list, "a list of instances")
+    return tacred_instances(_load_json(path, list, "a list of instances"), path)
+
+
+def tacred_instances(data: list, path: str | Path) -> list[RelationInstance]:
+    """The records of a TACRED-style list already parsed from ``path`` (named in errors)."""
     out = []
     for i, record in enumerate(data):
         tokens = _tokens(_field(record, "token", path, i), path, i, "token")

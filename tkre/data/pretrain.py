@@ -1,0 +1,99 @@
+"""The pre-training corpus: explanations, synthetic instances and the gold support as texts with two mentions.
+
+A synthesis output (local folder or ``s3://`` prefix) holds ``explanations.jsonl`` (one row per
+explained support instance, pointing at it by ``support_index``) and ``synthetic.json`` (Wiki80
+layout). The support list is rebuilt from the synthesis config, and every explanation is checked
+against the instance it points to, so a corpus paired with the wrong support set is an error.
+
+Usage::
+
+    synthesis = read_synthesis("runs/synth_wiki80_k8")
+    texts = pretraining_texts(synthesis, support, sources=("explanation", "synthetic", "support"))
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tkre.data.instance import DataError, RelationInstance
+from tkre.data.readers import tacred_instances
+from tkre.storage import open_storage
+
+SOURCES = ("explanation", "synthetic", "support")
+_EXPLANATION_FIELDS = {"relation": str, "support_index": int, "head": str, "tail": str, "explanation": str}
+
+
+@dataclass(frozen=True)
+class PretrainText:
+    """One pre-training text, its head and tail mentions, its relation and where it came from."""
+
+    text: str
+    head: str
+    tail: str
+    relation: str
+    source: str
+
+
+@dataclass
+class SynthesisOutput:
+    uri: str
+    explanations: list[dict]
+    synthetic: list[RelationInstance]
+    config_yaml: str
+
+
+def read_synthesis(uri: str) -> SynthesisOutput:
+    """Reads and checks ``explanations.jsonl``, ``synthetic.json`` and ``config.yaml`` of a synthesis output."""
+    storage = open_storage(uri)
+    path = f"{storage.uri}/explanations.jsonl"
+    explanations = []
+    for line_no, line in enumerate(storage.read_text("explanations.jsonl").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(path, f"line {line_no}", "<json>", f"invalid JSON: {e.msg}") from None
+        if not isinstance(row, dict):
+            raise DataError(path, f"line {line_no}", "<record>", "expected an object")
+        for name, kind in _EXPLANATION_FIELDS.items():
+            if not isinstance(row.get(name), kind) or isinstance(row.get(name), bool) or row.get(name) == "":
+                raise DataError(path, f"line {line_no}", name, f"expected a non-empty {kind.__name__}, got {row.get(name)!r}")
+        explanations.append({**row, "line": line_no})
+    path = f"{storage.uri}/synthetic.json"
+    try:
+        data = json.loads(storage.read_text("synthetic.json"))
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"at line {e.lineno} column {e.colno}", "<json>", f"invalid JSON: {e.msg}") from None
+    if not isinstance(data, list):
+        raise DataError(path, "<root>", "<root>", "expected a list of instances")
+    return SynthesisOutput(storage.uri, explanations, tacred_instances(data, path), storage.read_text("config.yaml"))
+
+
+def _from_instance(inst: RelationInstance, source: str) -> PretrainText:
+    return PretrainText(" ".join(inst.tokens), inst.head_text, inst.tail_text, inst.relation, source)
+
+
+def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance],
+                      sources: tuple[str, ...] = SOURCES) -> list[PretrainText]:
+    """The texts of the chosen ``sources``; explanations must point at a matching support instance."""
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"corpus sources {unknown} are not among {list(SOURCES)}")
+    texts = []
+    if "explanation" in sources:
+        path = f"{synthesis.uri}/explanations.jsonl"
+        for row in synthesis.explanations:
+            index = row["support_index"]
+            inst = support[index] if 0 <= index < len(support) else None
+            if inst is None or (inst.relation, inst.head_text, inst.tail_text) != (row["relation"], row["head"], row["tail"]):
+                raise DataError(path, f"line {row['line']}", "support_index",
+                                f"{index} does not point at a {row['relation']!r} instance with these mentions in the "
+                                f"{len(support)}-instance support set (a corpus made from another support config?)")
+            texts.append(PretrainText(row["explanation"], row["head"], row["tail"], row["relation"], "explanation"))
+    if "synthetic" in sources:
+        texts += [_from_instance(x, "synthetic") for x in synthesis.synthetic]
+    if "support" in sources:
+        texts += [_from_instance(x, "support") for x in support]
+    return texts
