@@ -1,0 +1,62 @@
+"""Pre-training batches: seeded masks, padding, SCL spans from the regions, unknown relations rejected."""
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from tkre.data.masking import ENTITY, OTHER, RELATION, MaskingRates, SpanMasker
+from tkre.data.pretrain import PretrainText
+from tkre.losses.scl import RelationVocab
+from tkre.models.encoder import resolve_model
+from tkre.train.batches import collate, encode_texts
+
+TEXTS = [
+    PretrainText("Phoenix is governed by its mayor Greg Stanton since 2012 .", "Phoenix", "Greg Stanton",
+                 "head of government", "support"),
+    PretrainText("Steve Jobs started Apple in a garage in Los Altos with Steve Wozniak .", "Apple", "Steve Jobs",
+                 "founded by", "explanation"),
+    PretrainText("This text names neither entity .", "Tesla", "Elon Musk", "founded by", "synthetic"),
+]
+
+
+@pytest.fixture(scope="module")
+def masker():
+    return SpanMasker(AutoTokenizer.from_pretrained(resolve_model("minilm")), MaskingRates(), max_length=64)
+
+
+def test_masks_are_seeded_by_seed_epoch_and_example(masker):
+    examples = encode_texts(TEXTS, masker)
+    a = collate(examples, masker.mask_token_id, 0, seed=1, epoch=0)
+    assert torch.equal(a["input_ids"], collate(examples, masker.mask_token_id, 0, seed=1, epoch=0)["input_ids"])
+    assert not torch.equal(a["labels"], collate(examples, masker.mask_token_id, 0, seed=1, epoch=1)["labels"])
+    # an example's mask does not depend on its batch mates
+    alone = collate(examples[1:2], masker.mask_token_id, 0, seed=1, epoch=0)
+    n = alone["input_ids"].shape[1]
+    assert torch.equal(alone["input_ids"][0], a["input_ids"][1, :n])
+    assert "relation_ids" not in a
+
+
+def test_labels_only_on_masked_tokens_and_padding_is_ignored(masker):
+    examples = encode_texts(TEXTS, masker)
+    batch = collate(examples, masker.mask_token_id, 0, seed=3, epoch=0)
+    masked = batch["labels"] != -100
+    assert (batch["input_ids"][masked] == masker.mask_token_id).all()
+    original = torch.tensor(examples[0].item.input_ids)
+    assert torch.equal(batch["labels"][0, : len(original)][masked[0, : len(original)]],
+                       original[masked[0, : len(original)]])
+    assert (batch["attention_mask"].sum(1) == torch.tensor([len(x.item.input_ids) for x in examples])).all()
+    assert not masked[batch["attention_mask"] == 0].any()
+
+
+def test_scl_spans_and_relation_ids(masker):
+    vocab = RelationVocab(t.relation for t in TEXTS)
+    examples = encode_texts(TEXTS, masker, vocab)
+    batch = collate(examples, masker.mask_token_id, 0, seed=0, epoch=0)
+    assert batch["relation_ids"].tolist() == [1, 0, 0]
+    regions = examples[0].item.regions
+    assert batch["positive_mask"][0, : len(regions)].tolist() == [r == RELATION for r in regions]
+    negative = batch["negative_mask"][0, : len(regions)].nonzero().flatten().tolist()
+    assert 1 <= len(negative) <= 3 and all(regions[i] == OTHER for i in negative)
+    assert ENTITY not in examples[2].item.regions and not batch["positive_mask"][2].any()
+    with pytest.raises(KeyError, match="'founded by' is not one of the 1 training relations"):
+        encode_texts(TEXTS, masker, RelationVocab(["head of government"]))

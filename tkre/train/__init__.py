@@ -1,0 +1,1 @@
+"""Pre-training: batches, the train loop written against a small context, engine adapters (DeepSpeed, DDP)."""
