@@ -1,0 +1,136 @@
+"""Engine adapters: one interface over plain PyTorch / DDP and DeepSpeed; the only module importing DeepSpeed.
+
+An engine owns the model, the AdamW optimizer and the linear warmup schedule, and knows how to
+call, backpropagate, step, save and load. ``TorchEngine`` wraps the model in DDP when the process
+group has more than one rank; ``DeepSpeedEngine`` hands everything to ``deepspeed.initialize``
+(ZeRO stage from the config; gloo and the torch AdamW on CPU, nccl and bf16 on GPU).
+
+Usage::
+
+    engine = make_engine(EngineSettings(kind="deepspeed", zero_stage=2), model, total_steps=1000, micro_batch=16)
+    out = engine(batch); engine.backward(out["loss"]); engine.step()
+    engine.save("ckpt/step-000100", {"step": 100}); client_state = engine.load("ckpt/step-000100")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass
+class EngineSettings:
+    kind: str = "deepspeed"  # deepspeed | torch (plain, DDP across ranks)
+    zero_stage: int = 1
+    bf16: bool = False  # GPU only
+    lr: float = 5e-5
+    weight_decay: float = 0.01
+    eps: float = 1e-6
+    warmup_ratio: float = 0.1
+    clip: float = 1.0
+
+
+def adamw(model: nn.Module, s: EngineSettings) -> torch.optim.AdamW:
+    """AdamW without weight decay on biases and normalisation weights."""
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                             lr=s.lr, eps=s.eps)
+
+
+def linear_warmup(optimizer, total_steps: int, warmup_ratio: float):
+    warmup = max(1, int(total_steps * warmup_ratio))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+class TorchEngine:
+    """Plain PyTorch on one process; DDP when the process group has more than one rank."""
+
+    def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device):
+        self.module, self.settings = model.to(device), s
+        distributed = dist.is_initialized() and dist.get_world_size() > 1
+        self.model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if distributed else model
+        self.optimizer = adamw(model, s)
+        self.scheduler = linear_warmup(self.optimizer, total_steps, s.warmup_ratio)
+
+    def __call__(self, batch: dict) -> dict:
+        return self.model(batch)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def step(self) -> None:
+        nn.utils.clip_grad_norm_(self.module.parameters(), self.settings.clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def save(self, folder: str, client_state: dict) -> None:
+        if rank() == 0:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            torch.save({"model": self.module.state_dict(), "optimizer": self.optimizer.state_dict(),
+                        "scheduler": self.scheduler.state_dict(), "client": client_state}, Path(folder) / "engine.pt")
+
+    def load(self, folder: str) -> dict:
+        state = torch.load(Path(folder) / "engine.pt", map_location="cpu", weights_only=False)
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        return state["client"]
+
+
+class DeepSpeedEngine(TorchEngine):
+    """DeepSpeed: every rank saves and loads its own ZeRO shards under ``<folder>/deepspeed``."""
+
+    TAG = "deepspeed"
+
+    def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device, micro_batch: int):
+        import deepspeed
+
+        if not dist.is_initialized():
+            for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500"), ("RANK", "0"),
+                               ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
+                os.environ.setdefault(key, value)
+            deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
+        self.settings = s
+        optimizer = adamw(model, s)
+        config = {"train_micro_batch_size_per_gpu": micro_batch, "gradient_accumulation_steps": 1,
+                  "gradient_clipping": s.clip, "zero_optimization": {"stage": s.zero_stage},
+                  "bf16": {"enabled": bool(s.bf16 and device.type == "cuda")}, "steps_per_print": 10**9}
+        self.model, self.optimizer, _, self.scheduler = deepspeed.initialize(
+            model=model.to(device), optimizer=optimizer, lr_scheduler=linear_warmup(optimizer, total_steps, s.warmup_ratio),
+            config=config)
+        self.module = self.model.module
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.model.backward(loss)
+
+    def step(self) -> None:
+        self.model.step()  # clips, steps the optimizer and the schedule, zeroes the gradients
+
+    def save(self, folder: str, client_state: dict) -> None:
+        self.model.save_checkpoint(folder, tag=self.TAG, client_state=client_state)
+
+    def load(self, folder: str) -> dict:
+        _, client_state = self.model.load_checkpoint(folder, tag=self.TAG)
+        return client_state
+
+
+def make_engine(s: EngineSettings, model: nn.Module, total_steps: int, micro_batch: int,
+                device: torch.device | None = None) -> TorchEngine:
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if s.kind == "torch":
+        return TorchEngine(model, s, total_steps, device)
+    if s.kind == "deepspeed":
+        return DeepSpeedEngine(model, s, total_steps, device, micro_batch)
+    raise ValueError(f"engine.kind: expected deepspeed or torch, got {s.kind!r}")
