@@ -97,3 +97,14 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
     if "support" in sources:
         texts += [_from_instance(x, "support") for x in support]
     return texts
+
+
+def support_of(synthesis: SynthesisOutput, root=None) -> list[RelationInstance]:
+    """The support set named by the synthesis output's own ``config.yaml`` (dataset, K, seed, relations)."""
+    import yaml
+
+    from tkre.data.datasets import kshot_support, load_kshot
+
+    s = (yaml.safe_load(synthesis.config_yaml) or {}).get("support", {})
+    task = load_kshot(s.get("dataset", "wiki80"), s.get("k_shot", 8), s.get("seed", 42), root)
+    return kshot_support(task, s.get("relations", "all"), s.get("max_relations"), s.get("max_per_relation"), root)

@@ -98,7 +98,7 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
         step += 1
         tokens += int(batch["attention_mask"].sum())
         for key, value in out.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
         bar.update(1)
         due = step % settings.checkpoint_every == 0 or step == settings.max_steps
         if step % settings.log_every == 0 or due:

@@ -1,0 +1,55 @@
+"""Both pre-training stages on 2 Ray Train CPU workers with DeepSpeed ZeRO-1: checkpoints, exports, stage chaining."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tkre.models.encoder import resolve_model
+
+
+def job(stage, config, *overrides):
+    done = subprocess.run([sys.executable, "-m", f"jobs.pretrain_{stage}", "--config", config,
+                           *[x for o in overrides for x in ("--set", o)]],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith('{"stage"')), None)
+    return done, json.loads(line) if line else None
+
+
+def encoder_weights(folder):
+    return {k.removeprefix("bert."): v for k, v in load_file(os.path.join(folder, "model.safetensors")).items()
+            if "embeddings.word_embeddings" in k or "encoder.layer.5.output.dense.weight" in k}
+
+
+@pytest.mark.timeout(1200)
+def test_mslm_then_scl_from_the_stage_1_export(tmp_path):
+    done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", f"run_dir={tmp_path / 'mslm'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert mslm["step"] == 4 and mslm["mslm"] > 0
+    checkpoints = sorted(p for p in (tmp_path / "mslm" / "train").glob("checkpoint_*") if p.is_dir())
+    assert len(checkpoints) == 2  # steps 2 and 4
+    shards = {p.name for p in (checkpoints[-1] / "deepspeed").iterdir()}
+    assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"} <= shards
+    assert "init_from: minilm" in (tmp_path / "mslm" / "config.yaml").read_text()
+
+    stage1 = encoder_weights(tmp_path / "mslm" / "export")
+    base = encoder_weights(resolve_model("minilm"))
+    assert any(not torch.equal(stage1[k], base[k]) for k in base)  # stage 1 trained
+
+    # with a zero learning rate, stage 2's export is exactly what it started from: the stage-1 export
+    done, scl = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}",
+                    f"init_from={tmp_path / 'mslm' / 'export'}", "engine.lr=0.0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert scl["step"] == 4 and scl["scl"] > 0
+    stage2 = encoder_weights(tmp_path / "scl" / "export")
+    assert all(torch.equal(stage2[k], stage1[k]) for k in stage1)
+
+
+def test_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
+    done, _ = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}", "init_from=null")
+    assert done.returncode != 0 and "init_from (the stage-1 export" in done.stderr
+    assert not (tmp_path / "scl").exists()
