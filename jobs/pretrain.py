@@ -122,11 +122,21 @@ def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     return summary
 
 
+def run(stage: str, config: str, overrides: list[str]) -> dict:
+    """Loads the config, runs the stage, stops Ray so its worker logs end before the summary line."""
+    import ray
+
+    summary = pretrain(load_config(PretrainJobConfig, config, overrides), stage)
+    if ray.is_initialized():
+        ray.shutdown()
+    return summary
+
+
 def main(stage: str, argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=f"TKRE pre-training stage {stage}")
     parser.add_argument("--config", required=True)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     args = parser.parse_args(argv)
-    summary = pretrain(load_config(PretrainJobConfig, args.config, args.set), stage)
+    summary = run(stage, args.config, args.set)
     print(json.dumps(summary))
     return summary

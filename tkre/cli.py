@@ -6,6 +6,7 @@ Usage::
     tkre eval episodic --data fewrel --split val --n-way 5 --k-shot 1 --episodes 1000 --seed 0 --model minilm
     tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model minilm
     tkre synth --config jobs/configs/synthesize/smoke.yaml [--set llm.base_url=http://host:8000/v1]
+    tkre pretrain mslm --config jobs/configs/pretrain_mslm/smoke.yaml [--set loop.max_steps=20]
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def _synth(args: argparse.Namespace) -> dict:
     from jobs.synthesize import run
 
     return run(args.config, args.set)
+
+
+def _pretrain(args: argparse.Namespace) -> dict:
+    from jobs.pretrain import run
+
+    return run(args.stage, args.config, args.set)
 
 
 def _fetch(args: argparse.Namespace) -> dict:
@@ -110,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--config", required=True, help="a YAML file such as jobs/configs/synthesize/smoke.yaml")
     synth.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     synth.set_defaults(run=_synth)
+    pretrain = commands.add_parser("pretrain", help="pre-training on Ray Train: mslm (stage 1) or scl (stage 2)")
+    pretrain.add_argument("stage", choices=["mslm", "scl"])
+    pretrain.add_argument("--config", required=True, help="a YAML file such as jobs/configs/pretrain_mslm/smoke.yaml")
+    pretrain.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    pretrain.set_defaults(run=_pretrain)
     return parser
 
 

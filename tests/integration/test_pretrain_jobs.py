@@ -16,8 +16,8 @@ def job(stage, config, *overrides):
     done = subprocess.run([sys.executable, "-m", f"jobs.pretrain_{stage}", "--config", config,
                            *[x for o in overrides for x in ("--set", o)]],
                           capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith('{"stage"')), None)
-    return done, json.loads(line) if line else None
+    lines = done.stdout.strip().splitlines()
+    return done, json.loads(lines[-1]) if done.returncode == 0 else None  # the summary is the last stdout line
 
 
 def encoder_weights(folder):
@@ -49,7 +49,9 @@ def test_mslm_then_scl_from_the_stage_1_export(tmp_path):
     assert all(torch.equal(stage2[k], stage1[k]) for k in stage1)
 
 
-def test_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
-    done, _ = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}", "init_from=null")
-    assert done.returncode != 0 and "init_from (the stage-1 export" in done.stderr
+def test_tkre_pretrain_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "tkre.cli", "pretrain", "scl", "--config",
+                           "jobs/configs/pretrain_scl/smoke.yaml", "--set", f"run_dir={tmp_path / 'scl'}",
+                           "--set", "init_from=null"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "tkre: error: scl: set scl (its settings) and init_from" in done.stderr
     assert not (tmp_path / "scl").exists()
