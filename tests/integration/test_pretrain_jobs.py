@@ -55,3 +55,46 @@ def test_tkre_pretrain_scl_without_a_stage_1_export_is_refused_before_any_work(t
                            "--set", "init_from=null"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "tkre: error: scl: set scl (its settings) and init_from" in done.stderr
     assert not (tmp_path / "scl").exists()
+
+
+def descendants(root):
+    """``(pid, args)`` of every process below ``root`` (the job's own Ray runtime, not any other)."""
+    rows = [line.split(None, 2) for line in subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True,
+                                                          text=True).stdout.splitlines()[1:]]
+    children, found, todo = {}, [], [root]
+    for pid, ppid, *args in rows:
+        children.setdefault(int(ppid), []).append((int(pid), args[0] if args else ""))
+    while todo:
+        for pid, args in children.get(todo.pop(), []):
+            found.append((pid, args))
+            todo.append(pid)
+    return found
+
+
+@pytest.mark.timeout(1200)
+def test_a_worker_killed_mid_run_is_replaced_and_training_resumes_from_the_last_checkpoint(tmp_path):
+    import re
+    import signal
+    import time
+
+    run_dir = tmp_path / "mslm"
+    job = subprocess.Popen([sys.executable, "-m", "jobs.pretrain_mslm", "--config", "jobs/configs/pretrain_mslm/smoke.yaml",
+                            "--set", f"run_dir={run_dir}", "--set", "loop.max_steps=12", "--set", "workers.max_failures=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.time() + 600
+    while killed is None and time.time() < deadline and job.poll() is None:
+        # once a second checkpoint is being written, the first is registered with Ray Train
+        if sum(p.is_dir() for p in (run_dir / "train").glob("checkpoint_*")) >= 2:
+            workers = [pid for pid, args in descendants(job.pid) if "ray::RayTrainWorker" in args]
+            if workers:
+                os.kill(workers[-1], signal.SIGKILL)
+                killed = workers[-1]
+        time.sleep(0.2)
+    stdout, stderr = job.communicate(timeout=900)
+    assert killed, "no checkpoint appeared before the job ended"
+    assert job.returncode == 0, stderr[-3000:]
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["step"] == 12
+    resumed = [int(s) for s in re.findall(r"\[train\] resumed at step (\d+)", stderr)]
+    assert resumed and resumed[0] >= 2 and resumed[0] % 2 == 0  # from a checkpoint, nothing before it repeated

@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,8 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
         state = engine.load(resume)
         step = state["step"]
         torch.random.set_rng_state(state["rng"])  # dropout continues as if never interrupted
+        if ctx.rank == 0:
+            print(f"[train] resumed at step {step} from {resume}", file=sys.stderr, flush=True)
     sums: dict[str, float] = {}
     metrics: dict = {"step": step}
     start, tokens = time.time(), 0
