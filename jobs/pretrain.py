@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from tkre.config import config_yaml, from_dict, load_config
 from tkre.data.datasets import data_dir
 from tkre.data.masking import MaskingRates
-from tkre.data.pretrain import pretraining_texts, read_synthesis, support_of
+from tkre.data.pretrain import PretrainText, pretraining_texts, read_synthesis, support_of
 from tkre.train.engines import EngineSettings
 from tkre.train.loop import LoopSettings
 from tkre.train.model import SCLSettings
@@ -66,10 +66,9 @@ def worker_loop(loop_config: dict) -> None:
     from tkre.train.model import PretrainModel
 
     cfg = from_dict(PretrainJobConfig, loop_config["config"])
+    texts = [PretrainText(**x) for x in loop_config["texts"]]  # read and checked once, by the driver
     ctx = RayTrainContext()
     torch.manual_seed(cfg.loop.seed)
-    synthesis = read_synthesis(cfg.corpus)
-    texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources))
     vocab = RelationVocab(t.relation for t in texts) if cfg.scl is not None else None
     model = PretrainModel(cfg.init_from, len(vocab) if vocab else 0, cfg.scl)
     masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
@@ -95,7 +94,7 @@ def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     if stage == "mslm" and cfg.scl is not None:
         raise ValueError("mslm: scl settings belong to the scl stage")
     cfg.init_from = cfg.init_from or "minilm"
-    # Ray Train workers start elsewhere: hand them absolute paths, and check the corpus before any of them starts
+    # Ray Train workers start elsewhere: hand them absolute paths, and the corpus read and checked here
     cfg.corpus = _absolute(cfg.corpus)
     cfg.init_from = _absolute(cfg.init_from) if os.path.exists(cfg.init_from) else cfg.init_from
     cfg.data_dir = str(data_dir(cfg.data_dir).resolve())
@@ -107,7 +106,7 @@ def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     with open(os.path.join(run_dir, "config.yaml"), "w") as f:
         f.write(config_yaml(cfg))
     start = time.time()
-    result = fit(worker_loop, {"config": asdict(cfg)}, cfg.workers.num_workers, cfg.workers.use_gpu,
+    result = fit(worker_loop, {"config": asdict(cfg), "texts": [asdict(t) for t in texts]}, cfg.workers.num_workers, cfg.workers.use_gpu,
                  storage_path=run_dir, name="train", max_failures=cfg.workers.max_failures,
                  cpus_per_worker=cfg.workers.cpus_per_worker)
     export = os.path.join(run_dir, "export")

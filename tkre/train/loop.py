@@ -104,7 +104,8 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         bar.update(1)
         due = step % settings.checkpoint_every == 0 or step == settings.max_steps
-        if step % settings.log_every == 0 or due:
+        log = due or step % settings.log_every == 0
+        if log:
             n = step % settings.log_every or settings.log_every
             metrics = {"step": step, "epoch": epoch, **{k: v / n for k, v in sums.items()},
                        "tokens_per_s": tokens / max(time.time() - start, 1e-9)}
@@ -117,7 +118,7 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
             engine.save(checkpoint, {"step": step, "rng": torch.random.get_rng_state()})
             if export is not None and ctx.rank == 0:
                 export(str(Path(checkpoint) / "hf"))
-        if step % settings.log_every == 0 or due:
+        if log:
             ctx.report(metrics, checkpoint)
     bar.close()
     return metrics
