@@ -25,10 +25,20 @@ def encoder_weights(folder):
             if "embeddings.word_embeddings" in k or "encoder.layer.5.output.dense.weight" in k}
 
 
+def worker_scratch():
+    import tempfile
+    from pathlib import Path
+
+    return set(Path(tempfile.gettempdir()).glob("tkre-rank*"))
+
+
 @pytest.mark.timeout(1200)
 def test_mslm_then_scl_from_the_stage_1_export(tmp_path):
+    before = worker_scratch()
     done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", f"run_dir={tmp_path / 'mslm'}")
     assert done.returncode == 0, done.stderr[-3000:]
+    # workers keep no local copy of what they uploaded
+    assert not [p for d in worker_scratch() - before for p in d.iterdir()]
     assert mslm["step"] == 4 and mslm["mslm"] > 0
     checkpoints = sorted(p for p in (tmp_path / "mslm" / "train").glob("checkpoint_*") if p.is_dir())
     assert len(checkpoints) == 2  # steps 2 and 4

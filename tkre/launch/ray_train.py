@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import Callable
 
@@ -42,7 +43,13 @@ class RayTrainContext:
         return folder
 
     def report(self, metrics: dict, checkpoint: str | None) -> None:
-        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(checkpoint) if checkpoint else None)
+        """Reports metrics and uploads ``checkpoint``; local copies are then deleted (hundreds of MB each)."""
+        if checkpoint is None:
+            ray.train.report(metrics)
+            return
+        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(checkpoint),
+                         delete_local_checkpoint_after_upload=True)
+        shutil.rmtree(os.path.join(self.scratch, "restored"), ignore_errors=True)
 
 
 def fit(worker_loop: Callable[[dict], None], loop_config: dict, num_workers: int, use_gpu: bool,
