@@ -2,8 +2,9 @@
 
 Both stages read a synthesis output (explanations, synthetic instances and the gold support it
 names), train on ``workers.num_workers`` Ray Train workers with the configured engine, checkpoint
-every ``loop.checkpoint_every`` steps under ``run_dir`` and export a Hugging Face encoder to
-``<run_dir>/export``. Stage 2 starts from the stage-1 export named by ``init_from``.
+every ``loop.checkpoint_every`` steps under ``run_dir`` (a folder or ``s3://`` prefix) and export
+a Hugging Face encoder to ``<run_dir>/export``. Stage 2 starts from the stage-1 export named by
+``init_from`` (a folder or ``s3://`` prefix).
 
 Usage::
 
@@ -25,6 +26,7 @@ from tkre.config import config_yaml, from_dict, load_config
 from tkre.data.datasets import data_dir
 from tkre.data.masking import MaskingRates
 from tkre.data.pretrain import PretrainText, pretraining_texts, read_synthesis, support_of
+from tkre.storage import download_folder, open_storage, upload_folder
 from tkre.train.engines import EngineSettings
 from tkre.train.loop import LoopSettings
 from tkre.train.model import SCLSettings
@@ -70,7 +72,12 @@ def worker_loop(loop_config: dict) -> None:
     ctx = RayTrainContext()
     torch.manual_seed(cfg.loop.seed)
     vocab = RelationVocab(t.relation for t in texts) if cfg.scl is not None else None
-    model = PretrainModel(cfg.init_from, len(vocab) if vocab else 0, cfg.scl)
+    init_from = cfg.init_from
+    if init_from.startswith("s3://"):
+        init_from = str(download_folder(init_from, os.path.join(ctx.scratch, "init_from")))
+    model = PretrainModel(init_from, len(vocab) if vocab else 0, cfg.scl)
+    if init_from != cfg.init_from:
+        shutil.rmtree(init_from)  # loaded; the scratch folder holds nothing but checkpoints in flight
     masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
     examples = encode_texts(texts, masker, vocab)
     if ctx.rank == 0:
@@ -102,22 +109,21 @@ def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources))
     print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
     run_dir = _absolute(cfg.run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-        f.write(config_yaml(cfg))
+    store = open_storage(run_dir)
+    store.write_text("config.yaml", config_yaml(cfg))
     start = time.time()
     result = fit(worker_loop, {"config": asdict(cfg), "texts": [asdict(t) for t in texts]}, cfg.workers.num_workers, cfg.workers.use_gpu,
                  storage_path=run_dir, name="train", max_failures=cfg.workers.max_failures,
                  cpus_per_worker=cfg.workers.cpus_per_worker)
-    export = os.path.join(run_dir, "export")
+    export = f"{run_dir}/export"
     with result.checkpoint.as_directory() as folder:
-        shutil.rmtree(export, ignore_errors=True)
-        shutil.copytree(os.path.join(folder, "hf"), export)
-    summary = {"stage": stage, "run_dir": run_dir, "export": export, "checkpoint": result.checkpoint.path,
+        if "://" not in export:
+            shutil.rmtree(export, ignore_errors=True)
+        upload_folder(os.path.join(folder, "hf"), export)
+    summary = {"stage": stage, "run_dir": run_dir, "export": export, "checkpoint": ("s3://" if run_dir.startswith("s3://") else "") + result.checkpoint.path,
                **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
                "wall_s": round(time.time() - start, 1)}
-    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    store.write_text("metrics.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -8,6 +8,7 @@ Usage::
     store = open_storage("s3://bucket/runs/synth")      # or "runs/synth"
     store.write_text("manifest.json", text)
     store.read_text("manifest.json"); store.list("records/"); store.exists("config.yaml")
+    upload_folder("runs/mslm/hf", "s3://bucket/runs/mslm/export"); download_folder("s3://bucket/runs/mslm/export", "/tmp/m")
 """
 
 from __future__ import annotations
@@ -92,3 +93,24 @@ class S3Storage(LocalStorage):
 def open_storage(uri: str | Path) -> LocalStorage:
     """``S3Storage`` for ``s3://`` URIs, ``LocalStorage`` for everything else."""
     return S3Storage(str(uri)) if str(uri).startswith("s3://") else LocalStorage(uri)
+
+
+def upload_folder(local: str | Path, uri: str) -> None:
+    """Copies every file under the folder ``local`` to ``uri`` (a folder or ``s3://`` prefix)."""
+    store = open_storage(uri)
+    for path in sorted(Path(local).rglob("*")):
+        if path.is_file():
+            store.write_bytes(str(path.relative_to(local)), path.read_bytes())
+
+
+def download_folder(uri: str, local: str | Path) -> Path:
+    """Copies every file under ``uri`` into the folder ``local``; an empty or missing ``uri`` is an error."""
+    store = open_storage(uri)
+    names = store.list("")
+    if not names:
+        raise FileNotFoundError(f"{uri}: no files there")
+    for name in names:
+        path = Path(local) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(store.read_bytes(name))
+    return Path(local)

@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 from tkre.models.encoder import resolve_model
 
 
-def job(stage, config, *overrides):
+def job(stage, config, *overrides, env=None):
     done = subprocess.run([sys.executable, "-m", f"jobs.pretrain_{stage}", "--config", config,
                            *[x for o in overrides for x in ("--set", o)]],
-                          capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                          capture_output=True, text=True, timeout=900, env={**(env or os.environ), "HF_HUB_OFFLINE": "1"})
     lines = done.stdout.strip().splitlines()
     return done, json.loads(lines[-1]) if done.returncode == 0 else None  # the summary is the last stdout line
 
@@ -56,6 +56,30 @@ def test_mslm_then_scl_from_the_stage_1_export(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert scl["step"] == 4 and scl["scl"] > 0
     stage2 = encoder_weights(tmp_path / "scl" / "export")
+    assert all(torch.equal(stage2[k], stage1[k]) for k in stage1)
+
+
+@pytest.mark.timeout(1200)
+def test_run_dir_and_init_from_on_s3(tmp_path, moto_s3):
+    env, s3 = moto_s3
+    s3.create_bucket(Bucket="tkre")
+    done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert mslm["export"] == "s3://tkre/runs/mslm/export" and mslm["checkpoint"].startswith("s3://tkre/runs/mslm/train/")
+    keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}
+    assert {"runs/mslm/config.yaml", "runs/mslm/metrics.json", "runs/mslm/export/model.safetensors"} <= keys
+    shards = [k for k in keys if k.endswith("_optim_states.pt")]
+    assert len(shards) == 4  # 2 checkpoints x 2 ranks
+    assert "testing-secret" not in s3.get_object(Bucket="tkre", Key="runs/mslm/config.yaml")["Body"].read().decode()
+
+    # stage 2 reads its init_from from S3; with a zero learning rate it exports exactly those weights
+    exported = tmp_path / "stage1"
+    exported.mkdir()
+    s3.download_file("tkre", "runs/mslm/export/model.safetensors", str(exported / "model.safetensors"))
+    done, scl = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}",
+                    "init_from=s3://tkre/runs/mslm/export", "engine.lr=0.0", "loop.max_steps=2", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    stage1, stage2 = encoder_weights(exported), encoder_weights(tmp_path / "scl" / "export")
     assert all(torch.equal(stage2[k], stage1[k]) for k in stage1)
 
 

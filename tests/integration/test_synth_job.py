@@ -4,7 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -126,48 +125,23 @@ def test_killed_mid_run_then_rerun_gives_the_same_corpus_and_repeats_no_finished
     assert got[0]["requests"] == want[0]["requests"] and got[0]["rejects"] == want[0]["rejects"]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.timeout(300)
-def test_output_to_s3_on_a_loopback_moto_server(tmp_path):
-    import boto3
-
-    port = _free_port()
-    moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true"}
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                          aws_secret_access_key="testing-secret", region_name="us-east-1")
-        s3.create_bucket(Bucket="corpus")
-        with FaultServer(fake_llm) as server:
-            job = _job(overrides("s3://corpus/runs/synth", server.base_url, relations=2, per_relation=2), env=env)
-            assert job.wait(timeout=240) == 0, job.stderr.read()[-3000:]
-            assert json.loads(job.stdout.read().strip().splitlines()[-1])["synthetic"] == 4
-            rerun = _job(overrides("s3://corpus/runs/synth", server.base_url, relations=2, per_relation=2), env=env)
-            assert rerun.wait(timeout=240) == 0
-            assert len(server.log) == 6  # resumed from the records in S3: nothing sent twice
-        manifest = json.loads(s3.get_object(Bucket="corpus", Key="runs/synth/manifest.json")["Body"].read())
-        assert manifest["synthetic"]["accepted"] == 4 and manifest["explanations"]["accepted"] == 4
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="corpus", Prefix="runs/synth/records/")["Contents"]]
-        assert len(keys) == 6
-        synthetic = json.loads(s3.get_object(Bucket="corpus", Key="runs/synth/synthetic.json")["Body"].read())
-        assert len(synthetic) == 4 and all(r["relation"] for r in synthetic)
-    finally:
-        moto.terminate()
-        moto.wait()
+def test_output_to_s3_on_a_loopback_moto_server(tmp_path, moto_s3):
+    env, s3 = moto_s3
+    s3.create_bucket(Bucket="corpus")
+    with FaultServer(fake_llm) as server:
+        job = _job(overrides("s3://corpus/runs/synth", server.base_url, relations=2, per_relation=2), env=env)
+        assert job.wait(timeout=240) == 0, job.stderr.read()[-3000:]
+        assert json.loads(job.stdout.read().strip().splitlines()[-1])["synthetic"] == 4
+        rerun = _job(overrides("s3://corpus/runs/synth", server.base_url, relations=2, per_relation=2), env=env)
+        assert rerun.wait(timeout=240) == 0
+        assert len(server.log) == 6  # resumed from the records in S3: nothing sent twice
+    manifest = json.loads(s3.get_object(Bucket="corpus", Key="runs/synth/manifest.json")["Body"].read())
+    assert manifest["synthetic"]["accepted"] == 4 and manifest["explanations"]["accepted"] == 4
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="corpus", Prefix="runs/synth/records/")["Contents"]]
+    assert len(keys) == 6
+    synthetic = json.loads(s3.get_object(Bucket="corpus", Key="runs/synth/synthetic.json")["Body"].read())
+    assert len(synthetic) == 4 and all(r["relation"] for r in synthetic)
 
 
 @pytest.mark.timeout(600)

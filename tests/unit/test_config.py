@@ -44,3 +44,23 @@ def test_bad_configs_name_the_file_and_key(tmp_path, text, overrides, message):
         load_config(Outer, path, overrides)
     if overrides != ["novalue"]:
         assert str(path) in str(e.value)
+
+
+def test_every_shipped_job_config_loads():
+    from pathlib import Path
+
+    from jobs.eval import EvalJobConfig
+    from jobs.meta_train import MetaTrainJobConfig
+    from jobs.pretrain import PretrainJobConfig
+    from jobs.synthesize import SynthJobConfig
+
+    kinds = {"eval": EvalJobConfig, "meta_train": MetaTrainJobConfig, "pretrain_mslm": PretrainJobConfig,
+             "pretrain_scl": PretrainJobConfig, "synthesize": SynthJobConfig}
+    files = sorted(Path("jobs/configs").glob("*/*.yaml"))
+    assert {f.parent.name for f in files} == set(kinds)
+    for path in files:
+        cfg = load_config(kinds[path.parent.name], path)
+        if path.parent.name == "pretrain_scl":
+            assert cfg.scl is not None and cfg.init_from not in (None, "minilm"), path
+        if path.name.endswith("_gpu.yaml"):
+            assert cfg.workers.use_gpu and cfg.engine.bf16 and cfg.engine.zero_stage == 2, path

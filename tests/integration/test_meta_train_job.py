@@ -1,0 +1,39 @@
+"""The meta_train job: prototypical meta-training on the Wiki80 relations disjoint from FewRel val."""
+
+import json
+
+import torch
+from safetensors.torch import load_file
+
+from jobs.meta_train import main
+from tkre.data.datasets import fewrel_val_relation_names
+from tkre.models.encoder import RelationEncoder, resolve_model
+
+
+def test_meta_training_exports_an_encoder_and_a_rerun_resumes_from_its_checkpoint(tmp_path, capsys):
+    run_dir = tmp_path / "proto"
+    summary = main(["--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={run_dir}"])
+    out = capsys.readouterr()
+    assert json.loads(out.out.strip().splitlines()[-1]) == summary
+    assert summary["step"] == 4 and summary["relations"] == 64 and summary["loss"] > 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert [m["step"] for m in metrics["history"]] == [2, 4]
+    assert "init_from: minilm" in (run_dir / "config.yaml").read_text()
+
+    exported = load_file(run_dir / "export" / "model.safetensors")
+    base = load_file(f"{resolve_model('minilm')}/model.safetensors")
+    key = "encoder.layer.5.output.dense.weight"
+    assert not torch.equal(exported[key], base[key])  # trained
+    encoder = RelationEncoder(str(run_dir / "export"), "mean")
+    assert encoder.output_size == 384
+
+    main(["--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={run_dir}"])
+    assert "[train] resumed at step 4" in capsys.readouterr().err
+    assert torch.equal(load_file(run_dir / "export" / "model.safetensors")[key], exported[key])
+
+
+def test_training_relations_exclude_every_fewrel_val_relation():
+    from tkre.data.datasets import wiki80_disjoint_from_fewrel_val
+
+    instances = wiki80_disjoint_from_fewrel_val("dev")[0] + wiki80_disjoint_from_fewrel_val("test")[0]
+    assert not {x.relation for x in instances} & fewrel_val_relation_names()

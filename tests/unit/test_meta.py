@@ -1,0 +1,75 @@
+"""Prototypical meta-training: episode batches, the loss against a per-instance reference, learning."""
+
+import pytest
+import torch
+
+from tkre.data.episodes import sample_episodes
+from tkre.data.instance import RelationInstance
+from tkre.models.encoder import RelationEncoder
+from tkre.train.engines import EngineSettings, make_engine
+from tkre.train.meta import PrototypicalModel, episode_batch
+
+WORDS = {"born_in": "was born in", "capital_of": "is the capital of", "member_of": "plays for", "author_of": "wrote"}
+
+
+def sentences():
+    heads, tails = ["Anna", "Boris", "Chen", "Dara", "Emil"], ["Paris", "Lima", "Oslo", "Rome", "Kyiv"]
+    out = []
+    for relation, words in WORDS.items():
+        for h, t in zip(heads, tails):
+            tokens = (h, *words.split(), t, ".")
+            out.append(RelationInstance(tokens, (0, 1), (len(tokens) - 2, len(tokens) - 1), relation))
+    return out
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32))
+
+
+def test_a_batch_holds_every_support_instance_then_every_query(model):
+    data = sentences()
+    features = model.encoder.featurize(data)
+    episodes = sample_episodes(data, 3, 2, 2, 2, seed=1)
+    batch = episode_batch(model.encoder, features, episodes)
+    order = [i for ep in episodes for shots in ep.support for i in shots] + [i for ep in episodes for i in ep.query]
+    for row, i in enumerate(order):
+        n = len(features[i].input_ids)
+        assert batch["input_ids"][row, :n].tolist() == features[i].input_ids
+    assert batch["labels"].tolist() == [ep.labels for ep in episodes]
+    assert (int(batch["n_way"]), int(batch["k_shot"])) == (3, 2)
+    with pytest.raises(ValueError, match="share N, K"):
+        episode_batch(model.encoder, features, [episodes[0], sample_episodes(data, 2, 2, 2, 1, seed=2)[0]])
+
+
+def test_the_loss_is_cross_entropy_over_squared_distances_to_the_prototypes(model):
+    data = sentences()
+    features = model.encoder.featurize(data)
+    episodes = sample_episodes(data, 4, 2, 3, 2, seed=3)
+    model.eval()
+    out = model(episode_batch(model.encoder, features, episodes))
+    losses, correct = [], []
+    for ep in episodes:  # the reference: one instance at a time
+        embed = lambda i: model.encoder(model.encoder.collate([features[i]]))[0]
+        prototypes = torch.stack([torch.stack([embed(i) for i in shots]).mean(0) for shots in ep.support])
+        for i, label in zip(ep.query, ep.labels):
+            scores = -((embed(i) - prototypes) ** 2).sum(-1)
+            losses.append(torch.nn.functional.cross_entropy(scores[None], torch.tensor([label])))
+            correct.append(float(scores.argmax() == label))
+    assert torch.allclose(out["loss"], torch.stack(losses).mean(), atol=1e-4)
+    assert out["accuracy"].item() == pytest.approx(sum(correct) / len(correct))
+
+
+def test_training_on_episodes_lowers_the_loss():
+    torch.manual_seed(0)
+    model = PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32))
+    data = sentences()
+    batch = episode_batch(model.encoder, model.encoder.featurize(data), sample_episodes(data, 4, 1, 4, 2, seed=4))
+    engine = make_engine(EngineSettings(kind="torch", lr=1e-4, warmup_ratio=0.0), model, 8, 2, torch.device("cpu"))
+    model.eval()  # no dropout: the same batch gives the same loss
+    first = model(batch)["loss"].item()
+    for _ in range(8):
+        engine.backward(engine(batch)["loss"])
+        engine.step()
+    assert model(batch)["loss"].item() < 0.5 * first

@@ -1,0 +1,65 @@
+"""Prototypical meta-training (Snell et al., 2017), the classic FSRE baseline: each step embeds
+N-way K-shot episodes of the training relations and minimises cross-entropy over the query
+scores against the episode's prototypes (negative squared Euclidean distance by default).
+
+Episodes are the loop's examples, so the shared loop (``tkre.train.loop.train``) checkpoints,
+resumes and logs meta-training like pre-training.
+
+Usage::
+
+    model = PrototypicalModel(RelationEncoder("minilm", "mean"))
+    features = model.encoder.featurize(instances)
+    episodes = sample_episodes(instances, 5, 1, 5, episodes=1000, seed=0)
+    train(engine, episodes, lambda eps, epoch: episode_batch(model.encoder, features, eps), settings, ctx)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tkre.data.episodes import Episode
+from tkre.eval.prototype import prototype_scores
+from tkre.models.encoder import Features, RelationEncoder
+
+
+def episode_batch(encoder: RelationEncoder, features: list[Features], episodes: list[Episode]) -> dict:
+    """Tensors for a list of same-shape episodes: every support instance first (episode, relation,
+    shot order), then every query; ``labels`` [E, Q]; the episode shape as ``n_way``/``k_shot``."""
+    first = episodes[0]
+    n_way, k_shot, n_query = len(first.support), len(first.support[0]), len(first.query)
+    if any(len(ep.support) != n_way or len(ep.support[0]) != k_shot or len(ep.query) != n_query for ep in episodes):
+        raise ValueError("episodes in one batch must share N, K and the number of queries")
+    support = [i for ep in episodes for shots in ep.support for i in shots]
+    query = [i for ep in episodes for i in ep.query]
+    batch = encoder.collate([features[i] for i in support + query])
+    batch["labels"] = torch.tensor([ep.labels for ep in episodes])
+    batch["n_way"], batch["k_shot"] = torch.tensor(n_way), torch.tensor(k_shot)
+    return batch
+
+
+class PrototypicalModel(nn.Module):
+    """An encoder trained on episodes; ``forward(batch)`` gives ``loss`` and episode ``accuracy``."""
+
+    def __init__(self, encoder: RelationEncoder, metric: str = "euclidean"):
+        super().__init__()
+        self.encoder, self.metric = encoder, metric
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        device = next(self.parameters()).device
+        labels = batch["labels"].to(device)
+        n_episodes, n_way, k_shot = labels.size(0), int(batch["n_way"]), int(batch["k_shot"])
+        keys = ("input_ids", "attention_mask", "markers", "head_mask", "tail_mask")
+        embeddings = self.encoder({k: batch[k].to(device) for k in keys})
+        n_support = n_episodes * n_way * k_shot
+        support = embeddings[:n_support].view(n_episodes, n_way, k_shot, -1)
+        query = embeddings[n_support:].view(n_episodes, labels.size(1), -1)
+        scores = prototype_scores(support, query, self.metric)  # [E, Q, N]
+        loss = nn.functional.cross_entropy(scores.flatten(0, 1), labels.flatten())
+        accuracy = (scores.argmax(-1) == labels).float().mean()
+        return {"loss": loss, "accuracy": accuracy}
+
+    def export(self, folder: str) -> None:
+        """A Hugging Face encoder (weights and tokenizer) that ``RelationEncoder(folder)`` loads."""
+        self.encoder.encoder.save_pretrained(folder)
+        self.encoder.tokenizer.save_pretrained(folder)
