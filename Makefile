@@ -1,11 +1,11 @@
-# make setup | make demo | make test | make bench | make corpus
+# make setup | make demo | make test | make bench | make corpus | make experiment
 VENV := .venv
 PY := $(VENV)/bin/python
 export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shared/data),$(CURDIR)/data)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test bench data corpus
+.PHONY: setup demo test bench data corpus experiment
 
 setup: $(VENV)/.installed
 
@@ -32,3 +32,19 @@ test: setup
 
 bench: data
 	$(PY) benchmarks/episodic_eval.py
+	$(PY) benchmarks/pretrain_throughput.py
+
+# The README's pre-training experiment, (b)-(e) and Wiki80 K=8 after TKRE (about 2 h on 2 CPU cores);
+# (a) and plain fine-tuning are the baselines (jobs/configs/eval/baseline.yaml, `tkre finetune`).
+EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
+experiment: data
+	$(PY) -m jobs.pretrain_mslm --config jobs/configs/pretrain_mslm/minilm.yaml
+	$(PY) -m jobs.pretrain_scl --config jobs/configs/pretrain_scl/minilm.yaml
+	$(EVAL) --set model=runs/mslm_minilm/export --set run_dir=runs/eval-b
+	$(EVAL) --set model=runs/scl_minilm/export --set run_dir=runs/eval-c
+	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml
+	$(EVAL) --set model=runs/proto_minilm/export --set run_dir=runs/eval-d
+	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml \
+	    --set run_dir=runs/tkre_proto_minilm --set init_from=runs/scl_minilm/export
+	$(EVAL) --set model=runs/tkre_proto_minilm/export --set run_dir=runs/eval-e
+	$(VENV)/bin/tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model runs/scl_minilm/export

@@ -7,6 +7,7 @@ Usage::
     tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model minilm
     tkre synth --config jobs/configs/synthesize/smoke.yaml [--set llm.base_url=http://host:8000/v1]
     tkre pretrain mslm --config jobs/configs/pretrain_mslm/smoke.yaml [--set loop.max_steps=20]
+    tkre meta-train --config jobs/configs/meta_train/proto_minilm.yaml [--set init_from=runs/scl_minilm/export]
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ def _pretrain(args: argparse.Namespace) -> dict:
     from jobs.pretrain import run
 
     return run(args.stage, args.config, args.set)
+
+
+def _meta_train(args: argparse.Namespace) -> dict:
+    from jobs.meta_train import MetaTrainJobConfig, meta_train
+    from tkre.config import load_config
+
+    return meta_train(load_config(MetaTrainJobConfig, args.config, args.set))
 
 
 def _fetch(args: argparse.Namespace) -> dict:
@@ -122,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("--config", required=True, help="a YAML file such as jobs/configs/pretrain_mslm/smoke.yaml")
     pretrain.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     pretrain.set_defaults(run=_pretrain)
+    meta = commands.add_parser("meta-train", help="prototypical meta-training on the Wiki80 relations unseen in FewRel val")
+    meta.add_argument("--config", required=True, help="a YAML file such as jobs/configs/meta_train/proto_minilm.yaml")
+    meta.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    meta.set_defaults(run=_meta_train)
     return parser
 
 

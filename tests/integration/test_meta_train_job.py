@@ -37,3 +37,11 @@ def test_training_relations_exclude_every_fewrel_val_relation():
 
     instances = wiki80_disjoint_from_fewrel_val("dev")[0] + wiki80_disjoint_from_fewrel_val("test")[0]
     assert not {x.relation for x in instances} & fewrel_val_relation_names()
+
+
+def test_tkre_meta_train_names_what_the_data_cannot_give(tmp_path, capsys):
+    from tkre.cli import main as tkre
+
+    rc = tkre(["meta-train", "--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={tmp_path}",
+               "--set", "n_way=100"])
+    assert rc == 2 and "100-way episodes need 100 relations, data has 64" in capsys.readouterr().err

@@ -1,0 +1,84 @@
+"""Collects the pre-training experiment into one table (Markdown), JSON and plot (PNG).
+
+Each ``--episodic LABEL=RUN_DIR`` names an eval job's run dir (its ``results.json``, one pooling);
+each ``--finetune LABEL=FILE`` the JSON a ``tkre finetune`` run printed. The differences to the
+first episodic and the first fine-tuning entry are added as columns.
+
+Usage::
+
+    python -m jobs.experiment_report --out docs/results/pretrain_experiment \\
+        --episodic "(a) MiniLM=runs/eval-a" --episodic "(c) +MSLM+SCL=runs/eval-c" \\
+        --finetune "plain=docs/results/finetune_wiki80_k8.json" --finetune "TKRE=runs/ft_tkre.json"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tkre.eval.report import episodic_table, plot_episodic
+
+
+def labelled(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        label, sep, path = pair.rpartition("=")
+        if not sep or not label:
+            raise SystemExit(f"expected LABEL=PATH, got {pair!r}")
+        out[label] = path
+    return out
+
+
+def episodic_results(run_dir: str) -> dict[str, dict]:
+    """The one pooling's ``{setting: result}`` of an eval run."""
+    by_pooling = json.loads((Path(run_dir) / "results.json").read_text())["episodic"]
+    if len(by_pooling) != 1:
+        raise SystemExit(f"{run_dir}/results.json: expected one pooling, found {sorted(by_pooling)}")
+    return next(iter(by_pooling.values()))
+
+
+def finetune_rows(runs: dict[str, dict]) -> str:
+    lines = ["| encoder | test micro-F1 (mean ± std) | per seed | vs first |", "|---|---|---|---|"]
+    first = next(iter(runs.values()))["test_f1_mean"]
+    for label, r in runs.items():
+        per_seed = ", ".join(f"{100 * s['test_f1']:.1f}" for s in r["per_seed"])
+        lines.append(f"| {label} | {100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} | "
+                     f"{100 * (r['test_f1_mean'] - first):+.2f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="path prefix of the .md, .json and .png written")
+    parser.add_argument("--episodic", action="append", default=[], metavar="LABEL=RUN_DIR")
+    parser.add_argument("--finetune", action="append", default=[], metavar="LABEL=FILE")
+    args = parser.parse_args(argv)
+    episodic = {label: episodic_results(path) for label, path in labelled(args.episodic).items()}
+    finetune = {label: json.loads(Path(path).read_text()) for label, path in labelled(args.finetune).items()}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sections = []
+    if episodic:
+        first = next(iter(episodic.values()))
+        gains = {label: {s: 100 * (r["accuracy"] - first[s]["accuracy"]) for s, r in by_setting.items()}
+                 for label, by_setting in episodic.items()}
+        sections.append("## FewRel val, 1000 episodes per setting (accuracy %, 95% interval)\n\n" + episodic_table(episodic))
+        sections.append("Gain over the first row (points): " + "; ".join(
+            f"{label} " + ", ".join(f"{s} {g:+.2f}" for s, g in by_s.items()) for label, by_s in list(gains.items())[1:]))
+        plot_episodic(episodic, out.with_suffix(".png"), "FewRel val, sentence-mean pooling")
+    if finetune:
+        sections.append("## Wiki80 K=8 fine-tuning, 5 seeds\n\n" + finetune_rows(finetune))
+    report = "\n\n".join(sections)
+    out.with_suffix(".md").write_text(report + "\n")
+    summary = {"episodic": {label: {s: {"accuracy": r["accuracy"], "ci95": r["ci95"]} for s, r in by_s.items()}
+                            for label, by_s in episodic.items()},
+               "finetune": {label: {"test_f1_mean": r["test_f1_mean"], "test_f1_std": r["test_f1_std"],
+                                    "per_seed": [s["test_f1"] for s in r["per_seed"]]} for label, r in finetune.items()}}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
+    print(report)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
