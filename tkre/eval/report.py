@@ -56,7 +56,10 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) 
     ax.set_ylim(0, 115)
     ax.set_yticks(range(0, 101, 20))
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper center", ncol=len(episodic) + 1)
+    if max(len(label) for label in episodic) <= 10:
+        ax.legend(fontsize=8, loc="upper center", ncol=len(episodic) + 1)
+    else:  # long labels: below the axes, two columns
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
