@@ -24,10 +24,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from jobs.pretrain import PretrainJobConfig, pretrain
+from jobs.pretrain import PretrainJobConfig, corpus_texts, pretrain
 from tkre.data.datasets import data_dir
 from tkre.data.masking import SpanMasker
-from tkre.data.pretrain import pretraining_texts, read_synthesis, support_of
 from tkre.train.batches import collate, encode_texts
 from tkre.train.engines import EngineSettings, adamw, linear_warmup
 from tkre.train.loop import LoopSettings, batch_indices
@@ -37,8 +36,7 @@ from tkre.train.model import PretrainModel
 def plain_tokens_per_s(cfg: PretrainJobConfig) -> float:
     """The reference: model, AdamW, schedule, a for loop; nothing else."""
     torch.manual_seed(cfg.loop.seed)
-    synthesis = read_synthesis(cfg.corpus)
-    texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources))
+    texts = corpus_texts(cfg)
     model = PretrainModel(cfg.init_from)
     masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
     examples = encode_texts(texts, masker)

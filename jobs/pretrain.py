@@ -89,6 +89,12 @@ def worker_loop(loop_config: dict) -> None:
           cfg.loop, ctx, export=model.export)
 
 
+def corpus_texts(cfg: PretrainJobConfig) -> list[PretrainText]:
+    """The checked pre-training texts of ``cfg.corpus`` (explanations, synthetic, support: ``cfg.sources``)."""
+    synthesis = read_synthesis(cfg.corpus)
+    return pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources))
+
+
 def _absolute(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
@@ -105,8 +111,7 @@ def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     cfg.corpus = _absolute(cfg.corpus)
     cfg.init_from = _absolute(cfg.init_from) if os.path.exists(cfg.init_from) else cfg.init_from
     cfg.data_dir = str(data_dir(cfg.data_dir).resolve())
-    synthesis = read_synthesis(cfg.corpus)
-    texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources))
+    texts = corpus_texts(cfg)
     print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
     run_dir = _absolute(cfg.run_dir)
     store = open_storage(run_dir)

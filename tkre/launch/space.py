@@ -97,9 +97,8 @@ def load_space(path: str | Path, job_config: type | None = None) -> SweepSpace:
         params = data.pop("param_space", None) or {}
         if not isinstance(params, dict) or not params:
             raise ConfigError("param_space: expected a mapping of dotted config keys to distributions")
-        space = SweepSpace(**{**data, "scheduler": Scheduler(), "param_space": {}})
-        space.scheduler = _scheduler(data.get("scheduler", {}))
-        space.param_space = {key: parse_param(key, spec) for key, spec in params.items()}
+        space = SweepSpace(**{**data, "scheduler": _scheduler(data.get("scheduler", {})),
+                              "param_space": {key: parse_param(key, spec) for key, spec in params.items()}})
         _check(space)
         if job_config is not None:
             bad = sorted(k for k in space.param_space if not config_has_key(job_config, k))
