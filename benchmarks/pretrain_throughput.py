@@ -36,7 +36,7 @@ from tkre.train.model import PretrainModel
 def plain_tokens_per_s(cfg: PretrainJobConfig) -> float:
     """The reference: model, AdamW, schedule, a for loop; nothing else."""
     torch.manual_seed(cfg.loop.seed)
-    texts = corpus_texts(cfg)
+    texts, _ = corpus_texts(cfg)
     model = PretrainModel(cfg.init_from)
     masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
     examples = encode_texts(texts, masker)

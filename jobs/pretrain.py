@@ -4,7 +4,9 @@ Both stages read a synthesis output (explanations, synthetic instances and the g
 names), train on ``workers.num_workers`` Ray Train workers with the configured engine, checkpoint
 every ``loop.checkpoint_every`` steps under ``run_dir`` (a folder or ``s3://`` prefix) and export
 a Hugging Face encoder to ``<run_dir>/export``. Stage 2 starts from the stage-1 export named by
-``init_from`` (a folder or ``s3://`` prefix).
+``init_from`` (a folder or ``s3://`` prefix). Shot settings (``support_k``, ``synthetic_per_relation``)
+choose what of the corpus is used; with ``val`` set, ``val.holdout`` corpus relations are kept out
+of training and scored as frozen validation episodes every ``loop.eval_every`` steps (``val/acc``).
 
 Usage::
 
@@ -26,6 +28,7 @@ from tkre.config import config_yaml, from_dict, load_config
 from tkre.data.datasets import data_dir
 from tkre.data.masking import MaskingRates
 from tkre.data.pretrain import PretrainText, pretraining_texts, read_synthesis, support_of
+from tkre.eval.validation import ValidationConfig, heldout_relations
 from tkre.storage import download_folder, open_storage, upload_folder
 from tkre.train.engines import EngineSettings
 from tkre.train.loop import LoopSettings
@@ -46,6 +49,8 @@ class PretrainJobConfig:
     corpus: str = "docs/results/synthesis_wiki80_k8"  # a synthesis output
     data_dir: str | None = None
     sources: list[str] = field(default_factory=lambda: ["explanation", "synthetic", "support"])
+    support_k: int | None = None  # the first K support instances per relation and their explanations (null: all)
+    synthetic_per_relation: int | None = None  # the first N synthetic instances per relation (null: all)
     init_from: str | None = None  # minilm, a folder or hub name; stage 2: the stage-1 export
     max_length: int = 128
     masking: MaskingRates = field(default_factory=MaskingRates)
@@ -53,71 +58,104 @@ class PretrainJobConfig:
     engine: EngineSettings = field(default_factory=EngineSettings)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     scl: SCLSettings | None = None  # stage 2 only
+    val: ValidationConfig | None = None  # episodic validation on held-out corpus relations (sweeps)
 
 
 def worker_loop(loop_config: dict) -> None:
-    """One Ray Train worker: corpus -> examples -> model -> engine -> the shared train loop."""
+    """One Ray Train worker: the stage on this rank."""
+    from tkre.launch.ray_train import RayTrainContext
+
+    train_stage(from_dict(PretrainJobConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
+                loop_config["heldout"], RayTrainContext())
+
+
+def train_stage(cfg: PretrainJobConfig, texts: list[PretrainText], heldout: list[str], ctx) -> dict:
+    """Texts (read and checked by the driver) -> examples -> model -> engine -> the shared train loop on ``ctx``."""
     import torch
 
     from tkre.data.masking import SpanMasker
-    from tkre.launch.ray_train import RayTrainContext
+    from tkre.eval.validation import Validator
     from tkre.losses.scl import RelationVocab
     from tkre.train.batches import collate, encode_texts
     from tkre.train.engines import make_engine
     from tkre.train.loop import train
     from tkre.train.model import PretrainModel
 
-    cfg = from_dict(PretrainJobConfig, loop_config["config"])
-    texts = [PretrainText(**x) for x in loop_config["texts"]]  # read and checked once, by the driver
-    ctx = RayTrainContext()
+    torch.set_num_threads(max(1, int(cfg.workers.cpus_per_worker)))
     torch.manual_seed(cfg.loop.seed)
     vocab = RelationVocab(t.relation for t in texts) if cfg.scl is not None else None
     init_from = cfg.init_from
     if init_from.startswith("s3://"):
         init_from = str(download_folder(init_from, os.path.join(ctx.scratch, "init_from")))
     model = PretrainModel(init_from, len(vocab) if vocab else 0, cfg.scl)
+    model.train()  # from_pretrained leaves the encoder in eval mode: dropout on for training
+    validator = None
+    if cfg.val is not None and ctx.rank == 0:
+        validator = Validator(cfg.val, heldout, init_from, cfg.max_length, cfg.data_dir)
     if init_from != cfg.init_from:
         shutil.rmtree(init_from)  # loaded; the scratch folder holds nothing but checkpoints in flight
     masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
     examples = encode_texts(texts, masker, vocab)
     if ctx.rank == 0:
-        print(f"[pretrain] {len(texts)} texts, mentions {dict(masker.counts)}", file=sys.stderr)
+        print(f"[pretrain] {len(texts)} texts, mentions {dict(masker.counts)}"
+              + (f", {len(heldout)} relations held out for validation" if heldout else ""), file=sys.stderr)
     engine = make_engine(cfg.engine, model, cfg.loop.max_steps, cfg.loop.batch_size,
                          torch.device("cuda" if cfg.workers.use_gpu else "cpu"))
     pad = model.tokenizer.pad_token_id or 0
-    train(engine, examples, lambda xs, epoch: collate(xs, masker.mask_token_id, pad, cfg.loop.seed, epoch),
-          cfg.loop, ctx, export=model.export)
+    return train(engine, examples, lambda xs, epoch: collate(xs, masker.mask_token_id, pad, cfg.loop.seed, epoch),
+                 cfg.loop, ctx, export=model.export,
+                 evaluate=(lambda: validator(model.mlm.base_model)) if validator else None)
 
 
-def corpus_texts(cfg: PretrainJobConfig) -> list[PretrainText]:
-    """The checked pre-training texts of ``cfg.corpus`` (explanations, synthetic, support: ``cfg.sources``)."""
+def corpus_texts(cfg: PretrainJobConfig) -> tuple[list[PretrainText], list[str]]:
+    """The checked pre-training texts of ``cfg.corpus`` under the shot settings, and the relations held out for ``val``."""
     synthesis = read_synthesis(cfg.corpus)
-    return pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources))
+    texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources),
+                              cfg.support_k, cfg.synthetic_per_relation)
+    if cfg.val is None:
+        return texts, []
+    heldout = heldout_relations([t.relation for t in texts], cfg.val.holdout, cfg.val.holdout_seed)
+    return [t for t in texts if t.relation not in heldout], heldout
 
 
-def _absolute(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
+def resolve_paths(cfg: PretrainJobConfig, root: str) -> PretrainJobConfig:
+    """Makes the corpus, init_from and data paths absolute against ``root`` (workers start elsewhere)."""
+    cfg.init_from = cfg.init_from or "minilm"
+    cfg.corpus = _absolute(cfg.corpus, root)
+    local = _absolute(cfg.init_from, root)
+    cfg.init_from = local if os.path.exists(local) else cfg.init_from
+    cfg.data_dir = str(data_dir(cfg.data_dir and _absolute(cfg.data_dir, root)).resolve())
+    return cfg
+
+
+def _absolute(path: str, root: str) -> str:
+    return path if "://" in path else os.path.abspath(os.path.join(root, os.path.expanduser(path)))
+
+
+def check_stage(cfg: PretrainJobConfig, stage: str) -> None:
+    if stage == "scl" and (cfg.scl is None or not cfg.init_from or cfg.init_from == "minilm"):
+        raise ValueError("scl: set scl (its settings) and init_from (the stage-1 export, e.g. runs/mslm/export)")
+    if stage == "mslm" and cfg.scl is not None:
+        raise ValueError("mslm: scl settings belong to the scl stage")
+    if cfg.val is not None and cfg.loop.eval_every < 1:
+        raise ValueError("val: set loop.eval_every (steps between validations)")
+    if cfg.val is not None and cfg.engine.kind == "deepspeed" and cfg.engine.zero_stage == 3:
+        raise ValueError("val: validation reads rank 0's whole weights; use ZeRO stage 0-2")
 
 
 def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     from tkre.launch.ray_train import fit
 
-    if stage == "scl" and (cfg.scl is None or not cfg.init_from or cfg.init_from == "minilm"):
-        raise ValueError("scl: set scl (its settings) and init_from (the stage-1 export, e.g. runs/mslm/export)")
-    if stage == "mslm" and cfg.scl is not None:
-        raise ValueError("mslm: scl settings belong to the scl stage")
-    cfg.init_from = cfg.init_from or "minilm"
+    check_stage(cfg, stage)
     # Ray Train workers start elsewhere: hand them absolute paths, and the corpus read and checked here
-    cfg.corpus = _absolute(cfg.corpus)
-    cfg.init_from = _absolute(cfg.init_from) if os.path.exists(cfg.init_from) else cfg.init_from
-    cfg.data_dir = str(data_dir(cfg.data_dir).resolve())
-    texts = corpus_texts(cfg)
+    cfg = resolve_paths(cfg, os.getcwd())
+    texts, heldout = corpus_texts(cfg)
     print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
-    run_dir = _absolute(cfg.run_dir)
+    run_dir = _absolute(cfg.run_dir, os.getcwd())
     store = open_storage(run_dir)
     store.write_text("config.yaml", config_yaml(cfg))
     start = time.time()
-    result = fit(worker_loop, {"config": asdict(cfg), "texts": [asdict(t) for t in texts]}, cfg.workers.num_workers, cfg.workers.use_gpu,
+    result = fit(worker_loop, {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout}, cfg.workers.num_workers, cfg.workers.use_gpu,
                  storage_path=run_dir, name="train", max_failures=cfg.workers.max_failures,
                  cpus_per_worker=cfg.workers.cpus_per_worker)
     export = f"{run_dir}/export"

@@ -9,6 +9,7 @@ Usage::
 
     synthesis = read_synthesis("runs/synth_wiki80_k8")
     texts = pretraining_texts(synthesis, support, sources=("explanation", "synthetic", "support"))
+    texts = pretraining_texts(synthesis, support, support_k=2, synthetic_per_relation=0)   # shot settings
 """
 
 from __future__ import annotations
@@ -75,12 +76,32 @@ def _from_instance(inst: RelationInstance, source: str) -> PretrainText:
     return PretrainText(" ".join(inst.tokens), inst.head_text, inst.tail_text, inst.relation, source)
 
 
-def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance],
-                      sources: tuple[str, ...] = SOURCES) -> list[PretrainText]:
-    """The texts of the chosen ``sources``; explanations must point at a matching support instance."""
+def first_per_relation(relations: list[str], limit: int | None) -> list[int]:
+    """Indices of the first ``limit`` items of each relation, in order (all of them when ``limit`` is None)."""
+    seen: dict[str, int] = {}
+    keep = []
+    for i, relation in enumerate(relations):
+        seen[relation] = seen.get(relation, 0) + 1
+        if limit is None or seen[relation] <= limit:
+            keep.append(i)
+    return keep
+
+
+def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance], sources: tuple[str, ...] = SOURCES,
+                      support_k: int | None = None, synthetic_per_relation: int | None = None) -> list[PretrainText]:
+    """The texts of the chosen ``sources``; explanations must point at a matching support instance.
+
+    Shot settings: ``support_k`` keeps the first K support instances of each relation and the
+    explanations of those instances (what a synthesis from a K-shot support explains);
+    ``synthetic_per_relation`` keeps the first N synthetic instances of each relation.
+    """
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
         raise ValueError(f"corpus sources {unknown} are not among {list(SOURCES)}")
+    for name, value in (("support_k", support_k), ("synthetic_per_relation", synthetic_per_relation)):
+        if value is not None and value < 0:
+            raise ValueError(f"{name}: expected a count >= 0 or null (all), got {value}")
+    kept = set(first_per_relation([x.relation for x in support], support_k))
     texts = []
     if "explanation" in sources:
         path = f"{synthesis.uri}/explanations.jsonl"
@@ -91,11 +112,14 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
                 raise DataError(path, f"line {row['line']}", "support_index",
                                 f"{index} does not point at a {row['relation']!r} instance with these mentions in the "
                                 f"{len(support)}-instance support set (a corpus made from another support config?)")
-            texts.append(PretrainText(row["explanation"], row["head"], row["tail"], row["relation"], "explanation"))
+            if index in kept:
+                texts.append(PretrainText(row["explanation"], row["head"], row["tail"], row["relation"], "explanation"))
     if "synthetic" in sources:
-        texts += [_from_instance(x, "synthetic") for x in synthesis.synthetic]
+        synthetic = synthesis.synthetic
+        texts += [_from_instance(synthetic[i], "synthetic")
+                  for i in first_per_relation([x.relation for x in synthetic], synthetic_per_relation)]
     if "support" in sources:
-        texts += [_from_instance(x, "support") for x in support]
+        texts += [_from_instance(support[i], "support") for i in sorted(kept)]
     return texts
 
 

@@ -31,6 +31,7 @@ class LoopSettings:
     checkpoint_every: int = 50
     log_every: int = 10
     seed: int = 0
+    eval_every: int = 0  # steps between calls of the loop's ``evaluate`` (0: never)
 
 
 class Context(Protocol):
@@ -79,8 +80,12 @@ def batch_indices(step: int, rank: int, world_size: int, batch_size: int, n: int
 
 
 def train(engine, examples: list, collate_fn: Callable[[list, int], dict], settings: LoopSettings, ctx: Context,
-          export: Callable[[str], None] | None = None) -> dict:
-    """Trains to ``settings.max_steps``, resuming from the context's latest checkpoint; returns the last metrics."""
+          export: Callable[[str], None] | None = None, evaluate: Callable[[], dict] | None = None) -> dict:
+    """Trains to ``settings.max_steps``, resuming from the context's latest checkpoint; returns the last metrics.
+
+    With ``evaluate`` and ``settings.eval_every``, rank 0 adds its metrics (e.g. validation accuracy)
+    to the report every ``eval_every`` steps and at the last step.
+    """
     resume, step = ctx.latest_checkpoint(), 0
     if resume:
         state = engine.load(resume)
@@ -89,6 +94,7 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
         if ctx.rank == 0:
             print(f"[train] resumed at step {step} from {resume}", file=sys.stderr, flush=True)
     sums: dict[str, float] = {}
+    count = 0  # steps summed since the last log
     metrics: dict = {"step": step}
     start, tokens = time.time(), 0
     bar = tqdm(total=settings.max_steps, initial=step, desc="train", disable=ctx.rank != 0)
@@ -100,18 +106,22 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
         engine.step()
         step += 1
         tokens += int(batch["attention_mask"].sum())
+        count += 1
         for key, value in out.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         bar.update(1)
         due = step % settings.checkpoint_every == 0 or step == settings.max_steps
-        log = due or step % settings.log_every == 0
+        assess = evaluate is not None and settings.eval_every > 0 and (
+            step % settings.eval_every == 0 or step == settings.max_steps)
+        log = due or assess or step % settings.log_every == 0
         if log:
-            n = step % settings.log_every or settings.log_every
-            metrics = {"step": step, "epoch": epoch, **{k: v / n for k, v in sums.items()},
+            metrics = {"step": step, "epoch": epoch, **{k: v / count for k, v in sums.items()},
                        "tokens_per_s": tokens / max(time.time() - start, 1e-9)}
             if not all(math.isfinite(v) for v in sums.values()):
                 raise FloatingPointError(f"step {step}: non-finite loss {sums}")
-            sums = {}
+            sums, count = {}, 0
+            if assess and ctx.rank == 0:
+                metrics.update(evaluate())
         checkpoint = None
         if due:
             checkpoint = ctx.checkpoint_folder(step)

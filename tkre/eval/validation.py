@@ -1,0 +1,85 @@
+"""Episodic validation during pre-training: relations held out of the corpus, frozen episodes, live weights.
+
+``val.holdout`` relations of the pre-training corpus (a seeded draw) are removed from pre-training
+and scored on instances of a validation split (default Wiki80 dev) as N-way K-shot episodes for
+every K in ``val.k_shots``. The episodes are a pure function of the config (seeded), so every
+evaluation of every trial scores the same episodes. A ``test`` split is refused: sweeps select on
+validation only.
+
+Usage::
+
+    heldout = heldout_relations(corpus_relations, 16, seed=0)
+    texts = [t for t in texts if t.relation not in heldout]        # held out of pre-training
+    validator = Validator(ValidationConfig(holdout=16), heldout, "runs/mslm/export")
+    validator(model.mlm.base_model)     # {"val/acc": ..., "val/acc_5w1s": ..., "val/acc_5w5s": ...}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from tkre.data.datasets import data_dir, limit_per_relation, load_split, split_path
+from tkre.data.episodes import sample_episodes
+from tkre.eval.episodic import evaluate_episode_sets
+from tkre.models.encoder import RelationEncoder
+
+
+@dataclass
+class ValidationConfig:
+    data: str = "wiki80"
+    split: str = "dev"
+    holdout: int = 16  # corpus relations held out of pre-training and validated on
+    holdout_seed: int = 0
+    n_way: int = 5
+    k_shots: list[int] = field(default_factory=lambda: [1, 5])  # val/acc is their mean
+    n_query: int = 5
+    episodes: int = 200  # per K
+    seed: int = 0
+    limit_per_relation: int | None = 40
+    pooling: str = "mean"
+    batch_size: int = 64
+    eval_every: int = 20  # steps
+
+
+def heldout_relations(relations, n: int, seed: int) -> list[str]:
+    """A seeded draw of ``n`` of the corpus relations (sorted first, so the order they came in does not matter)."""
+    names = sorted(set(relations))
+    if not 0 < n < len(names):
+        raise ValueError(f"val.holdout: expected 0 < holdout < {len(names)} (the corpus relations), got {n}")
+    picks = np.random.default_rng(seed).choice(len(names), size=n, replace=False)
+    return sorted(names[i] for i in picks)
+
+
+class Validator:
+    """Scores an encoder backbone on the frozen validation episodes of the held-out relations."""
+
+    def __init__(self, cfg: ValidationConfig, relations: list[str], model_path: str, max_length: int = 128,
+                 root: str | None = None):
+        if cfg.split == "test":
+            raise ValueError(f"val.split: sweeps and validation never read a test split, got {cfg.data}/{cfg.split}")
+        if not cfg.k_shots or cfg.eval_every < 1:
+            raise ValueError(f"val: expected k_shots non-empty and eval_every >= 1, got {cfg.k_shots} and {cfg.eval_every}")
+        self.cfg = cfg
+        self.relations = relations
+        instances = [x for x in load_split(cfg.data, cfg.split, root) if x.relation in self.relations]
+        missing = sorted(set(self.relations) - {x.relation for x in instances})
+        if missing:
+            path = split_path(cfg.data, cfg.split, data_dir(root))
+            raise ValueError(f"{path}: held-out relations {missing} have no instances to validate on")
+        self.instances = limit_per_relation(instances, cfg.limit_per_relation)
+        self.episodes = {f"{cfg.n_way}w{k}s": sample_episodes(self.instances, cfg.n_way, k, cfg.n_query, cfg.episodes, cfg.seed)
+                         for k in cfg.k_shots}
+        self.encoder = RelationEncoder(model_path, cfg.pooling, max_length=max_length)
+
+    def __call__(self, backbone: nn.Module) -> dict[str, float]:
+        """Accuracy (%) per episode setting and their mean as ``val/acc``; the backbone's train/eval mode is kept."""
+        was_training = backbone.training
+        self.encoder.encoder = backbone
+        results = evaluate_episode_sets(self.encoder, self.instances, self.episodes, self.cfg.batch_size, progress=False)
+        backbone.train(was_training)
+        accuracy = {f"val/acc_{name}": 100 * r["accuracy"] for name, r in results.items()}
+        return {"val/acc": float(np.mean(list(accuracy.values()))), **accuracy}
+
