@@ -88,7 +88,6 @@ def train_stage(cfg: PretrainJobConfig, texts: list[PretrainText], heldout: list
     if init_from.startswith("s3://"):
         init_from = str(download_folder(init_from, os.path.join(ctx.scratch, "init_from")))
     model = PretrainModel(init_from, len(vocab) if vocab else 0, cfg.scl)
-    model.train()  # from_pretrained leaves the encoder in eval mode: dropout on for training
     validator = None
     if cfg.val is not None and ctx.rank == 0:
         validator = Validator(cfg.val, heldout, init_from, cfg.max_length, cfg.data_dir)

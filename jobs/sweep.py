@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -95,7 +94,10 @@ def check_sweep(space: SweepSpace, space_path: str, fixed: list[str]) -> Pretrai
     metrics = ["val/acc", *(f"val/acc_{cfg.val.n_way}w{k}s" for k in cfg.val.k_shots), "loss", "mslm", "scl"]
     if space.metric not in metrics:
         raise ConfigError(f"{where}metric {space.metric!r}: trials report {', '.join(metrics)}")
-    check_stage(cfg, "scl")
+    try:
+        check_stage(cfg, "scl")
+    except ValueError as e:
+        raise ConfigError(f"{where}base {space.base}: {e}") from None
     resolved = resolve_paths(load_config(PretrainJobConfig, space.base, fixed), os.getcwd())
     if "://" not in resolved.init_from and not os.path.isdir(resolved.init_from):
         raise ConfigError(f"{where}init_from {cfg.init_from}: no such folder (run the mslm stage first)")
@@ -224,17 +226,11 @@ def sweep(space_path: str, storage: str, name: str | None, base_overrides: list[
     return {**summary, "wall_s": round(time.time() - start, 1)}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--space", required=True, help="a YAML file such as tune_spaces/scl_temperature_shots.yaml")
-    parser.add_argument("--storage", default="runs/sweeps", help="a folder or s3:// prefix for all trials and results")
-    parser.add_argument("--name", help="the sweep's folder under --storage (default: the space file's name)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
-    parser.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: what fits)")
-    args = parser.parse_args(argv)
-    summary = run(args.space, args.storage, args.name, args.set, args.max_concurrent)
-    print(json.dumps(summary))
-    return summary
+def main(argv: list[str] | None = None) -> int:
+    """``python -m jobs.sweep ...`` is ``tkre sweep ...``: same arguments, errors and summary line."""
+    from tkre.cli import main as cli
+
+    return cli(["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 def run(space: str, storage: str, name: str | None, overrides: list[str], max_concurrent: int | None = None) -> dict:
@@ -248,4 +244,4 @@ def run(space: str, storage: str, name: str | None, overrides: list[str], max_co
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,7 @@ Usage::
     tkre synth --config jobs/configs/synthesize/smoke.yaml [--set llm.base_url=http://host:8000/v1]
     tkre pretrain mslm --config jobs/configs/pretrain_mslm/smoke.yaml [--set loop.max_steps=20]
     tkre meta-train --config jobs/configs/meta_train/proto_minilm.yaml [--set init_from=runs/scl_minilm/export]
+    tkre sweep --space tune_spaces/scl_temperature_shots.yaml [--storage s3://bucket/sweeps]
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def _pretrain(args: argparse.Namespace) -> dict:
     from jobs.pretrain import run
 
     return run(args.stage, args.config, args.set)
+
+
+def _sweep(args: argparse.Namespace) -> dict:
+    from jobs.sweep import run
+
+    return run(args.space, args.storage, args.name, args.set, args.max_concurrent)
 
 
 def _meta_train(args: argparse.Namespace) -> dict:
@@ -134,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--config", required=True, help="a YAML file such as jobs/configs/meta_train/proto_minilm.yaml")
     meta.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     meta.set_defaults(run=_meta_train)
+    sweep = commands.add_parser("sweep", help="Ray Tune search over the SCL stage, scored by episodic validation")
+    sweep.add_argument("--space", required=True, help="a YAML file such as tune_spaces/scl_temperature_shots.yaml")
+    sweep.add_argument("--storage", default="runs/sweeps", help="a folder or s3:// prefix for trials and results")
+    sweep.add_argument("--name", help="the sweep's folder under --storage (default: the space file's name)")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
+    sweep.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
+    sweep.set_defaults(run=_sweep)
     return parser
 
 

@@ -103,3 +103,14 @@ def test_tkre_synth_runs_the_job_and_prints_its_summary(tmp_path):
     summary = last_json(result.stdout)
     assert (summary["explanations"], summary["synthetic"], summary["stopped_by"]) == (2, 2, None)
     assert "| edkg | 2 | 2 | 0 | 0 | 2 |" in result.stdout
+
+
+def test_tkre_sweep_refuses_a_bad_space_before_starting_ray(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("base: jobs/configs/pretrain_scl/sweep_smoke.yaml\nmetric: val/acc\n"
+                     "param_space:\n  scl.temperture: {loguniform: [0.02, 0.5]}\n")
+    for module in (("-m", "tkre.cli", "sweep"), ("-m", "jobs.sweep")):
+        result = run(*module, "--space", str(space), "--storage", str(tmp_path / "sweeps"), check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert f"{space}: param_space keys ['scl.temperture'] are not keys of PretrainJobConfig" in result.stderr
+        assert not (tmp_path / "sweeps").exists()

@@ -66,3 +66,25 @@ def test_an_explanation_pointing_at_another_support_set_is_an_error(tmp_path):
         pretraining_texts(synthesis, SUPPORT)
     with pytest.raises(DataError, match="support_index"):
         pretraining_texts(synthesis, SUPPORT[:0])
+
+
+def test_shot_settings_keep_the_first_k_support_instances_their_explanations_and_n_synthetic(tmp_path):
+    support = [
+        RelationInstance(tuple(f"City{i} is run by mayor Person{i} .".split()), (0, 1), (5, 6), "head of government")
+        for i in range(3)
+    ] + SUPPORT[1:]
+    explanations = [{"relation": "head of government", "support_index": i, "head": f"City{i}", "tail": f"Person{i}",
+                     "explanation": f"Person{i} runs City{i}.", "key": f"e{i}"} for i in range(3)]
+    synthetic = [{**SYNTHETIC, "token": f"Firm{i} was founded by Elon Musk .".split(), "key": f"s{i}"} for i in range(3)]
+    synthesis = read_synthesis(write(tmp_path / "s", explanations=explanations, synthetic=synthetic))
+
+    def kept(**shots):
+        return [(t.source, t.head) for t in pretraining_texts(synthesis, support, **shots)]
+
+    assert len(kept()) == 3 + 3 + 4
+    assert kept(support_k=2, synthetic_per_relation=1) == [
+        ("explanation", "City0"), ("explanation", "City1"), ("synthetic", "Firm0"),
+        ("support", "City0"), ("support", "City1"), ("support", "Apple")]
+    assert [s for s, _ in kept(support_k=0, synthetic_per_relation=0)] == []
+    with pytest.raises(ValueError, match="support_k: expected a count >= 0"):
+        kept(support_k=-1)

@@ -46,3 +46,13 @@ def test_export_is_a_hugging_face_folder_with_the_trained_weights(tmp_path):
     loaded = AutoModel.from_pretrained(tmp_path / "hf")
     assert torch.all(loaded.embeddings.word_embeddings.weight[5] == 0.25)
     assert (tmp_path / "hf" / "tokenizer.json").exists()
+
+
+def test_pretraining_runs_with_dropout():
+    # from_pretrained returns the encoder in eval mode; the pre-training model switches it to training
+    model = PretrainModel("minilm")
+    assert model.training and model.mlm.training and model.mlm.bert.encoder.layer[0].attention.self.training
+    batch = batch_for(model)
+    torch.manual_seed(0)
+    first = model(batch)["mslm"]
+    assert not torch.equal(first, model(batch)["mslm"])  # dropout draws differ between two passes

@@ -64,3 +64,93 @@ def test_bad_spaces_name_the_file_and_the_key(tmp_path, change, message):
         load_space(path, PretrainJobConfig)
     assert message in str(error.value)
     assert str(path) in str(error.value)
+
+
+BASE = """
+run_dir: runs/x
+corpus: docs/results/synthesis_wiki80_k8
+init_from: {init_from}
+loop: {{max_steps: 4, batch_size: 4, eval_every: 2}}
+scl: {{temperature: 0.1}}
+val: {{holdout: 6, limit_per_relation: 12, episodes: 20}}
+"""
+SPACE = """
+base: {base}
+metric: val/acc
+scheduler: {{kind: asha, max_t: 2, grace_period: 1}}
+resources: {{cpu: 1}}
+num_samples: 2
+param_space:
+  scl.temperature: {{loguniform: [0.02, 0.5]}}
+  support_k: {{grid: [2, 8]}}
+"""
+
+
+def sweep_files(tmp_path, base_change=("", ""), space_change=("", "")):
+    from tkre.models.encoder import resolve_model
+
+    base = tmp_path / "base.yaml"
+    base.write_text(BASE.format(init_from=resolve_model("minilm")).replace(*base_change))
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE.format(base=base).replace(*space_change))
+    return str(space)
+
+
+def test_trials_get_one_worker_with_their_resources_and_a_report_at_every_validation(tmp_path):
+    from jobs.sweep import check_sweep, fixed_overrides, trial_overrides
+
+    path = sweep_files(tmp_path)
+    space = load_space(path, PretrainJobConfig)
+    fixed = fixed_overrides(space, ["engine.lr=1.0e-4"])
+    assert check_sweep(space, path, fixed).engine.lr == 1e-4
+    assert fixed == ["engine.lr=1.0e-4", "workers.num_workers=1", "workers.cpus_per_worker=1.0", "workers.use_gpu=false",
+                     "loop.log_every=2", "loop.checkpoint_every=2"]
+    assert trial_overrides(fixed, {"support_k": 8, "scl.temperature": 0.05})[-2:] == ["scl.temperature=0.05", "support_k=8"]
+
+
+@pytest.mark.parametrize("value", [0.07312345678901234, 1e-05, 3, True, None, [1, 5], "runs/a b"])
+def test_an_override_reads_back_exactly_the_sampled_value(value):
+    import numpy as np
+
+    from jobs.sweep import override
+    from tkre.config import apply_override
+
+    data = {}
+    apply_override(data, override("a.b", value))
+    assert data == {"a": {"b": value}}
+    apply_override(data, override("a.c", np.int64(4)))  # Tune's integer samplers give numpy scalars
+    assert data["a"]["c"] == 4 and type(data["a"]["c"]) is int
+
+
+@pytest.mark.parametrize("base_change, space_change, message", [
+    (("val: {holdout: 6, limit_per_relation: 12, episodes: 20}", ""), ("", ""), "has no val section"),
+    (("episodes: 20}", "episodes: 20, split: test}"), ("", ""), "val.split is test"),
+    (("", ""), ("metric: val/acc", "metric: val/accuracy"), "metric 'val/accuracy': trials report val/acc"),
+    (("", ""), ("support_k: {grid: [2, 8]}", "workers.num_workers: {grid: [1, 2]}"), "are set by the sweep itself"),
+    (("", ""), ("support_k: {grid: [2, 8]}", "support_k: {grid: [2, eight]}"),
+     "param_space.support_k = 'eight': "),
+    (("scl: {temperature: 0.1}", ""), ("", ""), "scl: set scl"),
+    (("", ""), ("", ""), None),
+])
+def test_a_sweep_is_refused_before_launch_naming_the_file(tmp_path, base_change, space_change, message):
+    from jobs.sweep import check_sweep, fixed_overrides
+
+    path = sweep_files(tmp_path, base_change, space_change)
+    space = load_space(path, PretrainJobConfig)
+    fixed = fixed_overrides(space, [])
+    if message is None:
+        check_sweep(space, path, fixed)
+        return
+    with pytest.raises(ConfigError) as error:
+        check_sweep(space, path, fixed)
+    assert message in str(error.value) and str(error.value).startswith(path)
+
+
+def test_a_missing_stage_1_export_is_refused(tmp_path):
+    from jobs.sweep import check_sweep, fixed_overrides
+
+    path = sweep_files(tmp_path)
+    (tmp_path / "base.yaml").write_text((tmp_path / "base.yaml").read_text().replace("init_from: /", "init_from: /nothing/"))
+    space = load_space(path, PretrainJobConfig)
+    with pytest.raises(ConfigError, match=r"space.yaml: init_from /nothing/.*no such folder \(run the mslm stage first\)"):
+        check_sweep(space, path, fixed_overrides(space, []))

@@ -41,6 +41,7 @@ class PretrainModel(nn.Module):
                 raise ValueError("SCL needs the training relations (num_relations >= 1)")
             self.scl = SpanContrastiveHead(self.mlm.config.hidden_size, num_relations, scl.projection_size,
                                            scl.temperature, scl.in_batch_negatives)
+        self.train()  # from_pretrained leaves the encoder in eval mode; pre-training runs with dropout
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = self.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],

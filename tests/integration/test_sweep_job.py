@@ -1,0 +1,134 @@
+"""Ray Tune sweeps on local Ray with a tiny model: a 4-trial ASHA sweep, a replay of one trial, a resumed sweep."""
+
+import csv
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from jobs.pretrain import PretrainJobConfig
+from tkre.config import config_yaml, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = "jobs/configs/pretrain_scl/sweep_smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A 2-layer, 32-wide BERT with a masked-LM head and MiniLM's tokenizer: the trials' stage-1 export."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from tkre.models.encoder import resolve_model
+
+    folder = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def command(module, *args, sets=()):
+    return [sys.executable, "-m", module, *args, *[x for s in sets for x in ("--set", s)]]
+
+
+def run(cmd, timeout=900):
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rows(folder):
+    with open(folder / "results.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.timeout(1500)
+def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(tmp_path, tiny_model):
+    storage = tmp_path / "sweeps"
+    done, summary = run(command("jobs.sweep", "--space", "tune_spaces/smoke.yaml", "--storage", str(storage),
+                                sets=[f"init_from={tiny_model}"]))
+    folder = storage / "smoke"
+    assert summary["trials"] == 4 and summary["errors"] == 0 and summary["path"] == str(folder)
+    table = rows(folder)
+    scores = [float(r["val/acc"]) for r in table]
+    assert len(table) == 4 and scores == sorted(scores, reverse=True) and summary["best"] == scores[0]
+    assert {r["support_k"] for r in table} == {"2", "8"}  # the grid, crossed with two temperature draws
+    assert all(0.02 <= float(r["scl.temperature"]) <= 0.5 for r in table)
+    for r in table:  # every trial scored on both episodic settings; ASHA may stop a trial after one validation
+        assert float(r["val/acc"]) == pytest.approx((float(r["val/acc_5w1s"]) + float(r["val/acc_5w5s"])) / 2)
+        assert r["step"] in ("2", "4") and (r["stopped_early"] == "True") == (r["step"] == "2")
+    assert (folder / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (folder / "results.md").read_text()
+    assert markdown.index(table[0]["trial"]) < markdown.index(table[-1]["trial"])
+
+    # any trial replays exactly from the command line with the overrides the table gives
+    trial = next(r for r in table if r["step"] == "4")
+    overrides = shlex.split(trial["overrides"])[1::2]
+    assert f"init_from={tiny_model}" in overrides
+    _, replay = run(command("jobs.pretrain_scl", "--config", BASE, sets=[*overrides, f"run_dir={tmp_path / 'replay'}"]))
+    assert replay["val/acc"] == float(trial["val/acc"]) and replay["step"] == 4
+
+    # best.yaml is the best trial's config, ready for the scl job as is
+    best = load_config(PretrainJobConfig, folder / "best.yaml")
+    expected = load_config(PretrainJobConfig, BASE, shlex.split(table[0]["overrides"])[1::2])
+    assert best.run_dir == expected.run_dir + "_best"
+    best.run_dir = expected.run_dir
+    assert config_yaml(best) == config_yaml(expected)
+    assert "python -m jobs.pretrain_scl --config best.yaml" in (folder / "best.yaml").read_text()
+
+
+@pytest.mark.timeout(1500)
+def test_an_interrupted_sweep_resumes_and_finishes(tmp_path, tiny_model):
+    storage = tmp_path / "sweeps"
+    cmd = command("jobs.sweep", "--space", "tune_spaces/smoke.yaml", "--storage", str(storage), "--name", "resumed",
+                  sets=[f"init_from={tiny_model}", "loop.max_steps=40", "loop.eval_every=20", "scl.in_batch_negatives=false"])
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    folder = storage / "resumed"
+    deadline = time.time() + 600
+    while time.time() < deadline and not checkpoint_recorded(folder):  # in the sweep's state, not just on disk
+        assert first.poll() is None, (tmp_path / "first.log").read_text()[-4000:]
+        time.sleep(0.1)
+    os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started, mid-trial
+    first.wait()
+    assert list(folder.glob("*/checkpoint_*")) and not (folder / "results.csv").exists()
+
+    done, summary = run(cmd)
+    assert "resuming the interrupted sweep" in done.stderr
+    assert "[train] resumed at step" in done.stdout + done.stderr  # a trial went on from its checkpoint
+    assert summary["trials"] == 4 and summary["errors"] == 0
+    assert all(r["step"] in ("20", "40") and r["val/acc"] for r in rows(folder))
+    config = yaml.safe_load((folder / "best.yaml").read_text())
+    assert config["loop"]["max_steps"] == 40 and config["scl"]["in_batch_negatives"] is False
+
+
+def checkpoint_recorded(folder):
+    return any("checkpoint_000000" in p.read_text() for p in folder.glob("experiment_state-*.json"))
+
+
+@pytest.mark.timeout(1500)
+def test_a_sweep_stored_in_s3(tmp_path, tiny_model, moto_s3):
+    env, s3 = moto_s3
+    s3.create_bucket(Bucket="tkre")
+    space = tmp_path / "space.yaml"
+    space.write_text(Path(REPO / "tune_spaces/smoke.yaml").read_text().replace("num_samples: 2", "num_samples: 1"))
+    done = subprocess.run(command("jobs.sweep", "--space", str(space), "--storage", "s3://tkre/sweeps",
+                                  sets=[f"init_from={tiny_model}"]), cwd=REPO, capture_output=True, text=True,
+                          timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["path"] == "s3://tkre/sweeps/space" and summary["trials"] == 2
+    keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}
+    assert {f"sweeps/space/{name}" for name in ("results.csv", "results.md", "results.png", "best.yaml", "summary.json")} <= keys
+    assert any("/checkpoint_" in k and k.endswith("model.safetensors") for k in keys)  # trial checkpoints with their export
+    best = s3.get_object(Bucket="tkre", Key="sweeps/space/best.yaml")["Body"].read().decode()
+    assert "support_k:" in best and "testing-secret" not in best and "testing-secret" not in done.stdout + done.stderr
+    assert not (tmp_path / "sweeps").exists() and not (REPO / "s3:").exists()
