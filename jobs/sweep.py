@@ -32,6 +32,7 @@ from tkre.launch.space import SweepSpace, load_space
 from tkre.storage import open_storage
 
 SET_BY_THE_SWEEP = ("run_dir", "workers", "loop.log_every", "loop.checkpoint_every")
+FIRST = "first_validation"  # the metric at every trial's first validation: all trials compared at one budget
 
 
 def override(key: str, value) -> str:
@@ -112,8 +113,10 @@ def result_rows(grid, space: SweepSpace, fixed: list[str], max_steps: int) -> li
     for result in grid:
         sampled = {k: result.config[k] for k in space.param_space if k in result.config}
         metrics = result.metrics or {}
+        history = result.metrics_dataframe
+        first = history[space.metric].iloc[0] if history is not None and space.metric in history else None
         rows.append({"trial": metrics.get("trial_id", os.path.basename(result.path)), **sampled,
-                     **{k: v for k, v in metrics.items() if k.startswith("val/")},
+                     **{k: v for k, v in metrics.items() if k.startswith("val/")}, FIRST: first,
                      "step": metrics.get("step", 0), "stopped_early": metrics.get("step", 0) < max_steps,
                      "error": str(result.error).strip().splitlines()[-1] if result.error else "",
                      "overrides": trial_overrides(fixed, sampled)})
@@ -122,12 +125,12 @@ def result_rows(grid, space: SweepSpace, fixed: list[str], max_steps: int) -> li
     return scored + [r for r in rows if space.metric not in r]
 
 
-def markdown_table(rows: list[dict], keys: list[str], metrics: list[str]) -> str:
-    head = ["trial", *keys, *metrics, "step", "ASHA-stopped"]
+def markdown_table(rows: list[dict], keys: list[str], metrics: list[str], first: str) -> str:
+    head = ["trial", *keys, *metrics, "step", "ASHA-stopped", first]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
         cells = [r["trial"], *(_fmt(r.get(k)) for k in keys), *(_fmt(r.get(m)) for m in metrics),
-                 str(r["step"]), "yes" if r["stopped_early"] else ""]
+                 str(r["step"]), "yes" if r["stopped_early"] else "", _fmt(r.get(FIRST))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -161,6 +164,8 @@ def plot(rows: list[dict], keys: list[str], metrics: list[str], path: str, title
             ax.plot([r[x_key] for r in stopped], [r[metric] for r in stopped], "o", mfc="none", color=line.get_color())
         if x_key == "scl.temperature":
             ax.set_xscale("log")
+            ax.set_xticks([0.02, 0.05, 0.1, 0.2, 0.5], ["0.02", "0.05", "0.1", "0.2", "0.5"])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             ax.axvline(0.1, color="grey", ls=":", lw=1)  # the paper's temperature
         ax.set_xlabel(x_key)
         ax.set_ylabel(f"{metric} (%)")
@@ -181,13 +186,14 @@ def write_results(rows: list[dict], space: SweepSpace, space_path: str, fixed: l
     store = open_storage(path)
     keys = list(space.param_space)
     metrics = sorted({k for r in rows for k in r if k.startswith("val/")}, key=lambda k: (k != "val/acc", k))
-    columns = ["trial", *keys, *metrics, "step", "stopped_early", "error", "overrides"]
+    columns = ["trial", *keys, *metrics, "step", "stopped_early", FIRST, "error", "overrides"]
     text = io.StringIO()
     writer = csv.DictWriter(text, columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows({**r, "overrides": " ".join(f"--set {shlex.quote(o)}" for o in r["overrides"])} for r in rows)
     store.write_text("results.csv", text.getvalue())
-    store.write_text("results.md", markdown_table(rows, keys, metrics) + "\n")
+    first = f"{space.metric} at the first validation"
+    store.write_text("results.md", markdown_table(rows, keys, metrics, first) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         png = os.path.join(tmp, "results.png")
         plot(rows, keys, [m for m in metrics if m != "val/acc"] or metrics, png, f"{os.path.basename(space_path)}: "

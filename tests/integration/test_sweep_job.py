@@ -65,6 +65,7 @@ def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(t
     for r in table:  # every trial scored on both episodic settings; ASHA may stop a trial after one validation
         assert float(r["val/acc"]) == pytest.approx((float(r["val/acc_5w1s"]) + float(r["val/acc_5w5s"])) / 2)
         assert r["step"] in ("2", "4") and (r["stopped_early"] == "True") == (r["step"] == "2")
+        assert r["first_validation"] and (r["step"] == "4" or r["first_validation"] == r["val/acc"])
     assert (folder / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     markdown = (folder / "results.md").read_text()
     assert markdown.index(table[0]["trial"]) < markdown.index(table[-1]["trial"])
@@ -102,7 +103,7 @@ def test_an_interrupted_sweep_resumes_and_finishes(tmp_path, tiny_model):
     assert list(folder.glob("*/checkpoint_*")) and not (folder / "results.csv").exists()
 
     done, summary = run(cmd)
-    assert "resuming the interrupted sweep" in done.stderr
+    assert "restoring the sweep in" in done.stderr
     assert "[train] resumed at step" in done.stdout + done.stderr  # a trial went on from its checkpoint
     assert summary["trials"] == 4 and summary["errors"] == 0
     assert all(r["step"] in ("20", "40") and r["val/acc"] for r in rows(folder))

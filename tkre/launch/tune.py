@@ -87,7 +87,8 @@ def run_tuner(trial: Callable[[dict], None], space: SweepSpace, storage_path: st
     trainable = tune.with_resources(trial, resources)
     path = f"{storage_path.rstrip('/')}/{name}"
     if tune.Tuner.can_restore(path):
-        print(f"[sweep] resuming the interrupted sweep in {path}", file=sys.stderr, flush=True)
+        print(f"[sweep] restoring the sweep in {path}: finished trials are kept, unfinished ones resume",
+              file=sys.stderr, flush=True)
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=True).fit()
     s = space.scheduler
     scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=s.max_t, grace_period=s.grace_period,
