@@ -133,3 +133,15 @@ def test_a_sweep_stored_in_s3(tmp_path, tiny_model, moto_s3):
     best = s3.get_object(Bucket="tkre", Key="sweeps/space/best.yaml")["Body"].read().decode()
     assert "support_k:" in best and "testing-secret" not in best and "testing-secret" not in done.stdout + done.stderr
     assert not (tmp_path / "sweeps").exists() and not (REPO / "s3:").exists()
+
+
+@pytest.mark.timeout(900)
+def test_a_model_based_optuna_search(tmp_path, tiny_model):
+    space = tmp_path / "optuna.yaml"
+    space.write_text(Path(REPO / "tune_spaces/smoke.yaml").read_text().replace("search: random", "search: optuna")
+                     .replace("support_k: {grid: [2, 8]}", "support_k: {choice: [2, 8]}").replace("num_samples: 2", "num_samples: 3"))
+    _, summary = run(command("jobs.sweep", "--space", str(space), "--storage", str(tmp_path / "sweeps"),
+                             sets=[f"init_from={tiny_model}"]))
+    table = rows(tmp_path / "sweeps" / "optuna")
+    assert summary["trials"] == 3 and summary["errors"] == 0 and all(r["val/acc"] for r in table)
+    assert len({r["scl.temperature"] for r in table}) == 3 and {r["support_k"] for r in table} <= {"2", "8"}

@@ -35,6 +35,13 @@ def test_a_good_space_loads_and_its_keys_exist_in_the_job_config(tmp_path):
     assert space.param_space["loop.max_steps"] == Param("choice", [2, 4])
 
 
+def test_optuna_searches_sampled_parameters_only(tmp_path):
+    assert load_space(write(tmp_path, GOOD.replace("search: random", "search: optuna")), PretrainJobConfig).search == "optuna"
+    bad = GOOD.replace("search: random", "search: optuna").replace("{choice: [2, 4]}", "{grid: [2, 4]}")
+    with pytest.raises(ConfigError, match="search optuna: it samples every parameter; use choice instead of grid"):
+        load_space(write(tmp_path, bad), PretrainJobConfig)
+
+
 def test_dotted_keys_follow_nested_and_optional_dataclasses():
     assert config_has_key(PretrainJobConfig, "scl.temperature")  # scl is Optional[SCLSettings]
     assert config_has_key(PretrainJobConfig, "masking.relation")

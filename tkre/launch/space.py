@@ -1,7 +1,7 @@
 """Sweep search spaces (``tune_spaces/*.yaml``), read and validated before anything launches.
 
 A space names a base job config, the metric and mode, a scheduler (ASHA or none), a search
-algorithm (random or grid), resources per trial, the number of samples, and ``param_space``:
+algorithm (random, grid, or optuna's model-based TPE), resources per trial, the number of samples, and ``param_space``:
 dotted keys of the base config, each with one distribution (``choice``, ``grid``, ``uniform``,
 ``loguniform``, ``randint``). Errors name the file and the key.
 
@@ -25,7 +25,7 @@ from tkre.config import ConfigError, load_config
 
 KINDS = ("choice", "grid", "uniform", "loguniform", "randint")
 SCHEDULERS = ("asha", "none")
-ALGORITHMS = ("random", "grid")
+ALGORITHMS = ("random", "grid", "optuna")  # optuna: a model-based (TPE) searcher
 
 
 @dataclass
@@ -137,6 +137,8 @@ def _check(space: SweepSpace) -> None:
          f"resources: expected cpu and gpu counts >= 0, got {space.resources!r}"),
         (space.search != "grid" or all(p.kind in ("grid", "choice") for p in space.param_space.values()),
          "search grid: every parameter needs a grid or choice list"),
+        (space.search != "optuna" or all(p.kind != "grid" for p in space.param_space.values()),
+         "search optuna: it samples every parameter; use choice instead of grid"),
     ]
     for ok, message in checks:
         if not ok:

@@ -24,6 +24,7 @@ from typing import Callable
 import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from tkre.launch.space import Param, SweepSpace
 
@@ -93,14 +94,18 @@ def run_tuner(trial: Callable[[dict], None], space: SweepSpace, storage_path: st
     s = space.scheduler
     scheduler = (ASHAScheduler(time_attr="training_iteration", max_t=s.max_t, grace_period=s.grace_period,
                                reduction_factor=s.reduction_factor) if s.kind == "asha" else FIFOScheduler())
-    from ray.tune.search.basic_variant import BasicVariantGenerator
+    if space.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
 
+        search = OptunaSearch(seed=seed)  # TPE: later samples go where earlier trials scored well
+    else:
+        search = BasicVariantGenerator(random_state=seed)
     tuner = tune.Tuner(
         trainable,
         param_space={key: tune_param(p, space.search) for key, p in space.param_space.items()},
         tune_config=tune.TuneConfig(metric=space.metric, mode=space.mode, scheduler=scheduler,
                                     num_samples=space.num_samples, max_concurrent_trials=max_concurrent_trials,
-                                    search_alg=BasicVariantGenerator(random_state=seed)),
+                                    search_alg=search),
         run_config=tune.RunConfig(name=name, storage_path=storage_path,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                                   failure_config=tune.FailureConfig(max_failures=1)),
