@@ -1,5 +1,7 @@
 """Sweep search spaces: good files load, bad ones are refused with the file and key named."""
 
+from pathlib import Path
+
 import pytest
 
 from jobs.pretrain import PretrainJobConfig
@@ -161,3 +163,9 @@ def test_a_missing_stage_1_export_is_refused(tmp_path):
     space = load_space(path, PretrainJobConfig)
     with pytest.raises(ConfigError, match=r"space.yaml: init_from /nothing/.*no such folder \(run the mslm stage first\)"):
         check_sweep(space, path, fixed_overrides(space, []))
+
+
+@pytest.mark.parametrize("path", sorted(Path("tune_spaces").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_space_loads_against_its_base(path):
+    space = load_space(path, PretrainJobConfig)
+    assert space.metric == "val/acc" and "scl.temperature" in space.param_space
