@@ -16,6 +16,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(name="free_port")
+def free_port_fixture():
+    """A function that returns a free loopback port each time it is called."""
+    return free_port
+
+
 @pytest.fixture
 def moto_s3():
     """``(env, client)``: the environment that points boto3, pyarrow and Ray at a fresh moto server, and a client."""
