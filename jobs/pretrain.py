@@ -154,9 +154,9 @@ def pretrain(cfg: PretrainJobConfig, stage: str) -> dict:
     store = open_storage(run_dir)
     store.write_text("config.yaml", config_yaml(cfg))
     start = time.time()
-    result = fit(worker_loop, {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout}, cfg.workers.num_workers, cfg.workers.use_gpu,
-                 storage_path=run_dir, name="train", max_failures=cfg.workers.max_failures,
-                 cpus_per_worker=cfg.workers.cpus_per_worker)
+    loop_config = {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout}
+    result = fit(worker_loop, loop_config, cfg.workers.num_workers, cfg.workers.use_gpu, storage_path=run_dir,
+                 name="train", max_failures=cfg.workers.max_failures, cpus_per_worker=cfg.workers.cpus_per_worker)
     export = f"{run_dir}/export"
     with result.checkpoint.as_directory() as folder:
         if "://" not in export:

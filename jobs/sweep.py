@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -99,7 +100,7 @@ def check_sweep(space: SweepSpace, space_path: str, fixed: list[str]) -> Pretrai
         check_stage(cfg, "scl")
     except ValueError as e:
         raise ConfigError(f"{where}base {space.base}: {e}") from None
-    resolved = resolve_paths(load_config(PretrainJobConfig, space.base, fixed), os.getcwd())
+    resolved = resolve_paths(copy.deepcopy(cfg), os.getcwd())
     if "://" not in resolved.init_from and not os.path.isdir(resolved.init_from):
         raise ConfigError(f"{where}init_from {cfg.init_from}: no such folder (run the mslm stage first)")
     texts, heldout = corpus_texts(resolved)

@@ -72,14 +72,15 @@ class Validator:
         self.instances = limit_per_relation(instances, cfg.limit_per_relation)
         self.episodes = {f"{cfg.n_way}w{k}s": sample_episodes(self.instances, cfg.n_way, k, cfg.n_query, cfg.episodes, cfg.seed)
                          for k in cfg.k_shots}
-        self.encoder = RelationEncoder(model_path, cfg.pooling, max_length=max_length)
+        self.model_path, self.max_length = model_path, max_length
+        self.encoder: RelationEncoder | None = None  # wraps the backbone it is first called with
 
     def __call__(self, backbone: nn.Module) -> dict[str, float]:
         """Accuracy (%) per episode setting and their mean as ``val/acc``; the backbone's train/eval mode is kept."""
         was_training = backbone.training
-        self.encoder.encoder = backbone
+        if self.encoder is None or self.encoder.encoder is not backbone:
+            self.encoder = RelationEncoder(self.model_path, self.cfg.pooling, max_length=self.max_length, backbone=backbone)
         results = evaluate_episode_sets(self.encoder, self.instances, self.episodes, self.cfg.batch_size, progress=False)
         backbone.train(was_training)
         accuracy = {f"val/acc_{name}": 100 * r["accuracy"] for name, r in results.items()}
         return {"val/acc": float(np.mean(list(accuracy.values()))), **accuracy}
-

@@ -68,7 +68,9 @@ def _char_to_token(encoding, start: int, end: int, last: bool = False) -> int | 
 class RelationEncoder(nn.Module):
     """A transformer encoder that owns its entity markers and pooling."""
 
-    def __init__(self, model: str = "minilm", pooling: str = "marker", typed_markers: bool = False, max_length: int = 256):
+    def __init__(self, model: str = "minilm", pooling: str = "marker", typed_markers: bool = False, max_length: int = 256,
+                 backbone: nn.Module | None = None):
+        """``backbone``: an encoder already in memory (e.g. one being trained) instead of ``model``'s weights."""
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
@@ -78,7 +80,7 @@ class RelationEncoder(nn.Module):
         if not self.tokenizer.is_fast:
             raise ValueError(f"{model}: a fast tokenizer (with offset mapping) is required")
         self.max_length = min(max_length, self.tokenizer.model_max_length)
-        self.encoder = AutoModel.from_pretrained(path)
+        self.encoder = backbone if backbone is not None else AutoModel.from_pretrained(path)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self.eval()  # like `from_pretrained`: inference mode until a trainer calls .train()
 
