@@ -22,7 +22,7 @@ data: setup
 	@test -f "$(TKRE_DATA_DIR)/fewrel/val_wiki.json" || $(VENV)/bin/tkre data fetch --dest "$(TKRE_DATA_DIR)"
 
 demo: data
-	$(PY) -m jobs.eval --config jobs/configs/eval/demo.yaml
+	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/demo.yaml
 
 corpus: data
 	$(PY) -m jobs.synthesize --config jobs/configs/synthesize/wiki80_k8.yaml

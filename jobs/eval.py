@@ -1,16 +1,20 @@
 """eval job: episodic evaluation on unseen relations and K-shot fine-tuning of one encoder.
 
 Writes ``config.yaml``, the frozen episodes, ``results.json``, ``results.md`` and
-``episodic.png`` to ``run_dir``, prints the tables, and ends with one JSON line.
+``episodic.png`` to ``run_dir`` (a folder or ``s3://`` prefix; ``model`` may be an ``s3://``
+export too), prints the tables, and ends with one JSON line.
 
-Usage: ``python -m jobs.eval --config jobs/configs/eval/demo.yaml [--set episodic.episodes=100]``
+Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episodic.episodes=100]``
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.finetune import FinetuneConfig, finetune_seeds
 from tkre.eval.report import episodic_table, finetune_table, plot_episodic
 from tkre.models.encoder import RelationEncoder, default_device
+from tkre.storage import download_folder, upload_folder
 
 
 @dataclass
@@ -63,7 +68,7 @@ def parse_setting(setting: str) -> tuple[int, int]:
     return int(n_way), int(k_shot)
 
 
-def run_episodic(cfg: EvalJobConfig, run_dir: Path) -> dict[str, dict[str, dict]]:
+def run_episodic(cfg: EvalJobConfig, run_dir: Path, model: str) -> dict[str, dict[str, dict]]:
     ep = cfg.episodic
     instances = limit_per_relation(load_split(ep.dataset, ep.split, cfg.data_dir), ep.limit_per_relation)
     episode_sets = {}
@@ -74,9 +79,65 @@ def run_episodic(cfg: EvalJobConfig, run_dir: Path) -> dict[str, dict[str, dict]
     results = {}
     for pooling in ep.poolings:
         print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}", file=sys.stderr)
-        encoder = RelationEncoder(cfg.model, pooling).to(default_device())
+        encoder = RelationEncoder(model, pooling).to(default_device())
         results[pooling] = evaluate_episode_sets(encoder, instances, episode_sets, ep.batch_size, ep.metric)
     return results
+
+
+def evaluate(cfg: EvalJobConfig) -> dict:
+    """Runs the evaluation of ``cfg.model`` (a name, folder or ``s3://`` export) into ``cfg.run_dir`` (folder or ``s3://``)."""
+    with tempfile.TemporaryDirectory(prefix="tkre-eval-") as scratch:
+        model = cfg.model
+        if model.startswith("s3://"):
+            model = str(download_folder(model, Path(scratch) / "model"))
+        run_dir = Path(scratch) / "out" if "://" in cfg.run_dir else Path(cfg.run_dir)
+        results = evaluate_into(cfg, run_dir, model)
+        if "://" in cfg.run_dir:
+            upload_folder(run_dir, cfg.run_dir)
+    return results
+
+
+def evaluate_into(cfg: EvalJobConfig, run_dir: Path, model: str) -> dict:
+    """Writes ``config.yaml``, the frozen episodes, ``results.json``, ``results.md`` and ``episodic.png`` into ``run_dir``.
+
+    ``model`` is where the encoder ``cfg.model`` names is read from (a local copy of an ``s3://`` export).
+    """
+    start = time.perf_counter()
+    cfg = copy.deepcopy(cfg)
+    for run in cfg.finetune:
+        run.train.model = cfg.model
+    save_config(cfg, run_dir / "config.yaml")
+    results: dict = {"model": cfg.model}
+    sections = []
+    if cfg.episodic:
+        results["episodic"] = run_episodic(cfg, run_dir, model)
+        title = f"{cfg.model} on {cfg.episodic.dataset} {cfg.episodic.split}, {cfg.episodic.episodes} episodes"
+        plot_episodic(results["episodic"], run_dir / "episodic.png", title)
+        sections.append(f"## Episodic ({title}, accuracy %, 95% interval)\n\n{episodic_table(results['episodic'])}")
+    if cfg.finetune:
+        results["finetune"] = []
+        for run in cfg.finetune:
+            print(f"[eval] fine-tune {run.dataset} K={run.k_shot} seeds {run.seeds}", file=sys.stderr)
+            result = finetune_seeds(run.dataset, run.k_shot, run.seeds, dataclasses.replace(run.train, model=model),
+                                    cfg.data_dir, run.limit_per_relation)
+            results["finetune"].append({**result, "config": {**result["config"], "model": cfg.model}})
+        sections.append(f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table(results['finetune'])}")
+    results["total_seconds"] = time.perf_counter() - start
+    results["report"] = "\n\n".join(sections)
+    (run_dir / "results.md").write_text(results["report"] + "\n")
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def summary_line(cfg: EvalJobConfig, results: dict) -> dict:
+    """The flat one-line summary: accuracy per split, setting and pooling; fine-tuning F1 per dataset and K."""
+    summary = {"run_dir": cfg.run_dir, "total_seconds": results["total_seconds"]}
+    for pooling, by_setting in results.get("episodic", {}).items():
+        for setting, r in by_setting.items():
+            summary[f"{cfg.episodic.split}/acc_{setting.replace('-', 'w')}s/{pooling}"] = r["accuracy"]
+    for r in results.get("finetune", []):
+        summary[f"test/f1_{r['dataset']}_k{r['k_shot']}"] = r["test_f1_mean"]
+    return summary
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -85,39 +146,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     args = parser.parse_args(argv)
     cfg = load_config(EvalJobConfig, args.config, args.set)
-    for run in cfg.finetune:
-        run.train.model = cfg.model
-    start = time.perf_counter()
-    run_dir = Path(cfg.run_dir)
-    save_config(cfg, run_dir / "config.yaml")
-
-    results: dict = {"model": cfg.model}
-    sections = []
-    if cfg.episodic:
-        results["episodic"] = run_episodic(cfg, run_dir)
-        title = f"{cfg.model} on {cfg.episodic.dataset} {cfg.episodic.split}, {cfg.episodic.episodes} episodes"
-        plot_episodic(results["episodic"], run_dir / "episodic.png", title)
-        sections.append(f"## Episodic ({title}, accuracy %, 95% interval)\n\n{episodic_table(results['episodic'])}")
-    if cfg.finetune:
-        results["finetune"] = []
-        for run in cfg.finetune:
-            print(f"[eval] fine-tune {run.dataset} K={run.k_shot} seeds {run.seeds}", file=sys.stderr)
-            results["finetune"].append(finetune_seeds(
-                run.dataset, run.k_shot, run.seeds, run.train, cfg.data_dir, run.limit_per_relation))
-        sections.append(f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table(results['finetune'])}")
-
-    results["total_seconds"] = time.perf_counter() - start
-    report = "\n\n".join(sections)
-    (run_dir / "results.md").write_text(report + "\n")
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-    print(report)
-    summary = {"run_dir": str(run_dir), "total_seconds": results["total_seconds"]}
-    for pooling, by_setting in results.get("episodic", {}).items():
-        for setting, r in by_setting.items():
-            summary[f"{cfg.episodic.split}/acc_{setting.replace('-', 'w')}s/{pooling}"] = r["accuracy"]
-    for r in results.get("finetune", []):
-        summary[f"test/f1_{r['dataset']}_k{r['k_shot']}"] = r["test_f1_mean"]
-    print(json.dumps(summary))
+    results = evaluate(cfg)
+    print(results["report"])
+    print(json.dumps(summary_line(cfg, results)))
     return results
 
 

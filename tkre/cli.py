@@ -9,6 +9,7 @@ Usage::
     tkre pretrain mslm --config jobs/configs/pretrain_mslm/smoke.yaml [--set loop.max_steps=20]
     tkre meta-train --config jobs/configs/meta_train/proto_minilm.yaml [--set init_from=runs/scl_minilm/export]
     tkre sweep --space tune_spaces/scl_temperature_shots.yaml [--storage s3://bucket/sweeps]
+    tkre pipeline --config jobs/configs/pipeline/demo.yaml [--set run_dir=s3://bucket/tkre/demo]
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ def _sweep(args: argparse.Namespace) -> dict:
     from jobs.sweep import run
 
     return run(args.space, args.storage, args.name, args.set, args.max_concurrent)
+
+
+def _pipeline(args: argparse.Namespace) -> dict:
+    from jobs.pipeline import load, run
+
+    return run(*load(args.config, args.set))
 
 
 def _meta_train(args: argparse.Namespace) -> dict:
@@ -148,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config key")
     sweep.add_argument("--max-concurrent", type=int, help="at most this many trials at once")
     sweep.set_defaults(run=_sweep)
+    pipeline = commands.add_parser("pipeline", help="synth -> mslm -> scl -> eval -> report, resumable, in one run dir")
+    pipeline.add_argument("--config", required=True, help="a YAML file such as jobs/configs/pipeline/demo.yaml")
+    pipeline.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    pipeline.set_defaults(run=_pipeline)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    cfg = load_config(EvalJobConfig, "jobs/configs/eval/demo.yaml", ["episodic.episodes=100"])
+    cfg = load_config(EvalJobConfig, "jobs/configs/eval/smoke.yaml", ["episodic.episodes=100"])
     save_config(cfg, run_dir / "config.yaml")
 """
 
@@ -73,12 +73,19 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     return cls(**{k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()})
 
 
-def load_config(cls: type, path: str | Path, overrides: list[str] = ()) -> Any:
-    """Reads YAML at ``path`` into ``cls`` after applying ``overrides``; errors name the file."""
-    path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+def config_data(path: str | Path, overrides: list[str] = ()) -> dict:
+    """The YAML mapping at ``path`` with ``overrides`` applied, before it becomes a dataclass."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
     for assignment in overrides:
         apply_override(data, assignment)
+    return data
+
+
+def load_config(cls: type, path: str | Path, overrides: list[str] = ()) -> Any:
+    """Reads YAML at ``path`` into ``cls`` after applying ``overrides``; errors name the file."""
+    data = config_data(path, overrides)
     try:
         return from_dict(cls, data)
     except ConfigError as e:

@@ -7,13 +7,15 @@ Usage::
 
     store = open_storage("s3://bucket/runs/synth")      # or "runs/synth"
     store.write_text("manifest.json", text)
-    store.read_text("manifest.json"); store.list("records/"); store.exists("config.yaml")
+    store.read_text("manifest.json"); store.list("records/"); store.exists("config.yaml"); store.check()
     upload_folder("runs/mslm/hf", "s3://bucket/runs/mslm/export"); download_folder("s3://bucket/runs/mslm/export", "/tmp/m")
+    delete_folder("s3://bucket/runs/mslm")
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -38,6 +40,16 @@ class LocalStorage:
 
     def exists(self, name: str) -> bool:
         return (self.root / name).exists()
+
+    def check(self) -> None:
+        """Raises ``PermissionError`` when the folder cannot be created or written."""
+        existing = next(p for p in [self.root.absolute(), *self.root.absolute().parents] if p.exists())
+        if not os.access(existing, os.W_OK):
+            raise PermissionError(f"{existing} is not writable")
+
+    def delete_all(self) -> None:
+        """Removes the folder and everything under it."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def list(self, prefix: str) -> list[str]:
         """Names of the files under ``prefix`` (a folder name ending in ``/``), relative to the root."""
@@ -83,6 +95,16 @@ class S3Storage(LocalStorage):
             raise
         return True
 
+    def check(self) -> None:
+        """Raises boto3's error when the bucket is missing or the credentials cannot reach it."""
+        self.s3.head_bucket(Bucket=self.bucket)
+
+    def delete_all(self) -> None:
+        """Removes every object under the prefix (1000 per request)."""
+        keys = [self._key(name) for name in self.list("")]
+        for start in range(0, len(keys), 1000):
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[start : start + 1000]]})
+
     def list(self, prefix: str) -> list[str]:
         names, start = [], len(self._key(""))
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
@@ -93,6 +115,11 @@ class S3Storage(LocalStorage):
 def open_storage(uri: str | Path) -> LocalStorage:
     """``S3Storage`` for ``s3://`` URIs, ``LocalStorage`` for everything else."""
     return S3Storage(str(uri)) if str(uri).startswith("s3://") else LocalStorage(uri)
+
+
+def delete_folder(uri: str) -> None:
+    """Removes the folder or ``s3://`` prefix ``uri`` and everything under it."""
+    open_storage(uri).delete_all()
 
 
 def upload_folder(local: str | Path, uri: str) -> None:

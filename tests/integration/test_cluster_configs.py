@@ -68,6 +68,8 @@ def test_rayjob_manifests_have_what_kuberay_requires(path):
     assert any("nvidia.com/gpu" in g["template"]["spec"]["containers"][0]["resources"]["limits"] for g in groups)
     containers += [g["template"]["spec"]["containers"][0] for g in groups]
     assert all(c["name"] and c["image"] for c in containers)
+    for variable in (e for c in containers for e in c.get("env", [])):  # secrets come from Kubernetes Secrets
+        assert "valueFrom" in variable or not re.search(r"(?i)key|secret|password|token", variable["name"])
     # the entrypoint is a job of this project with arguments its parser accepts, and files that exist
     words = shlex.split(spec["entrypoint"])
     assert words[:2] == ["python", "-m"] and (REPO / (words[2].replace(".", "/") + ".py")).is_file()
@@ -76,3 +78,20 @@ def test_rayjob_manifests_have_what_kuberay_requires(path):
             assert (REPO / words[words.index(flag) + 1]).is_file()
     base = (REPO / "cluster/Dockerfile").read_text()
     assert f"FROM rayproject/ray:{ray.__version__}-" in base
+
+
+def test_the_paper_scale_pipeline_config_passes_every_check_of_the_pipeline(tmp_path, monkeypatch):
+    from jobs.pipeline import load
+    from tkre.synth.fault_server import FaultServer
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # roberta-large comes from the hub on a cluster
+    with FaultServer(lambda messages: "{}") as endpoint:  # stands in for the hosted LLM: reachable
+        cfg, stages = load("jobs/configs/pipeline/roberta_large_gpu.yaml",
+                           [f"run_dir={tmp_path}", f"synth.llm.base_url={endpoint.base_url}"])
+    assert [s.name for s in stages] == ["synth", "mslm", "scl", "eval", "baseline"]
+    for stage in (cfg.mslm, cfg.scl):
+        assert (stage.engine.kind, stage.engine.zero_stage, stage.engine.bf16) == ("deepspeed", 2, True)
+        assert (stage.workers.num_workers, stage.workers.use_gpu) == (8, True)
+    assert cfg.mslm.init_from == cfg.baseline == "roberta-large" and cfg.eval_resources.gpus == 1
+    assert cfg.synth.llm.api_key_env == "OPENAI_API_KEY" and cfg.scl.scl.temperature == 0.1
+    assert not list(tmp_path.iterdir())  # checking wrote nothing

@@ -36,3 +36,14 @@ def test_done_keys_leave_failed_requests_to_be_retried(tmp_path):
     records.put("k2", {"status": "failed"})
     assert records.done_keys(["k1", "k2", "k3"]) == {"k1"}
     assert set(records.load(["k2", "k3"])) == {"k2"} and sorted(records.keys()) == ["k1", "k2"]
+
+
+def test_a_local_folder_is_deleted_whole_and_nothing_beside_it(tmp_path):
+    from tkre.storage import delete_folder
+
+    store = open_storage(tmp_path / "run" / "mslm")
+    store.check()  # a folder that does not exist yet can be created
+    store.write_text("train/checkpoint_1/shard.pt", "1")
+    open_storage(tmp_path / "run" / "mslm2").write_text("config.yaml", "x")
+    delete_folder(store.uri)
+    assert not (tmp_path / "run" / "mslm").exists() and (tmp_path / "run" / "mslm2" / "config.yaml").exists()

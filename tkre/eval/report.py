@@ -24,14 +24,46 @@ def episodic_table(episodic: dict[str, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-def finetune_table(runs: list[dict]) -> str:
-    """One row per fine-tuning run: dataset, K, seeds, test micro-F1 mean and std."""
-    lines = ["| data | K | seeds | epochs | test micro-F1 (mean ± std) | per seed |", "|---|---|---|---|---|---|"]
-    for r in runs:
+def finetune_table(runs: list[dict], labels: list[str] | None = None) -> str:
+    """One row per fine-tuning run: (encoder,) dataset, K, seeds, test micro-F1 mean and std."""
+    head = "| data | K | seeds | epochs | test micro-F1 (mean ± std) | per seed |"
+    lines = [("| encoder " if labels else "") + head, "|---" * (6 + bool(labels)) + "|"]
+    for i, r in enumerate(runs):
         per_seed = ", ".join(f"{100 * s['test_f1']:.1f}" for s in r["per_seed"])
-        lines.append(f"| {r['dataset']} | {r['k_shot']} | {len(r['seeds'])} | {r['config']['epochs']} | "
-                     f"{100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} |")
+        lines.append((f"| {labels[i]} " if labels else "") + f"| {r['dataset']} | {r['k_shot']} | {len(r['seeds'])} | "
+                     f"{r['config']['epochs']} | {100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} |")
     return "\n".join(lines)
+
+
+def stage_figures(name: str, summary: dict) -> str:
+    """The few numbers that say what a pipeline stage produced."""
+    if name == "synth":
+        return (f"{summary['explanations']} explanations, {summary['synthetic']} synthetic instances "
+                f"(acceptance {summary['acceptance_rate']}), {summary['tokens_out']} tokens out")
+    if "step" in summary:
+        parts = [f"{k} {summary[k]:.3f}" for k in ("loss", "mslm", "scl") if k in summary]
+        return f"step {summary['step']}, " + ", ".join(parts)
+    return ", ".join(f"{k} {100 * v:.2f}" for k, v in summary.items() if "/" in k)
+
+
+def pipeline_report(run_dir: str, records: dict[str, dict], results: dict[str, dict]) -> tuple[str, dict]:
+    """The pipeline's Markdown report and its episodic results by ``encoder / pooling`` (for the plot).
+
+    ``records``: stage name -> its record (status, output, summary, wall_s); ``results``: encoder
+    label -> an eval run's ``results.json``.
+    """
+    lines = [f"# TKRE pipeline: {run_dir}", "", "| stage | status | output | figures | wall s |", "|---|---|---|---|---|"]
+    for name, r in records.items():
+        lines.append(f"| {name} | {r['status']} | {r['output']} | {stage_figures(name, r['summary'])} | {r['wall_s']} |")
+    episodic = {f"{label} / {pooling}": by_setting for label, res in results.items()
+                for pooling, by_setting in res.get("episodic", {}).items()}
+    if episodic:
+        lines += ["", "## Episodic evaluation (accuracy %, 95% interval)", "", episodic_table(episodic)]
+    finetune = [(label, run) for label, res in results.items() for run in res.get("finetune", [])]
+    if finetune:
+        lines += ["", "## K-shot fine-tuning", "",
+                  finetune_table([run for _, run in finetune], [label for label, _ in finetune])]
+    return "\n".join(lines), episodic
 
 
 def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) -> None:

@@ -1,0 +1,169 @@
+"""The pipeline end to end on local Ray: a full run and a rerun that skips everything, the same run in S3 killed
+in the middle of a training stage and resumed to the same counts, and fail-fast checks from the command line.
+
+Synthesis talks to a scripted LLM over HTTP here so that two runs can be compared count for count;
+the embedded SmolLM2 runs in the Ray Jobs test.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from synth_helpers import fake_llm
+from tkre.synth.fault_server import FaultServer
+
+REPO = Path(__file__).resolve().parents[2]
+SMOKE = "jobs/configs/pipeline/smoke.yaml"
+SETTINGS = ["synth.llm.model=fake", "synth.llm.timeout_s=10", "mslm.loop.max_steps=8"]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def command(run_dir, base_url, *extra):
+    sets = [f"run_dir={run_dir}", f"synth.llm.base_url={base_url}", *SETTINGS, *extra]
+    return [sys.executable, "-m", "jobs.pipeline", "--config", SMOKE, *[x for s in sets for x in ("--set", s)]]
+
+
+def run(cmd, env=None):
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900, env=env or os.environ)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def counts(read):
+    """What a run produced, by count: ``read(name)`` returns the text of a file under the run dir."""
+    manifest = json.loads(read("synth/manifest.json"))
+    results = json.loads(read("eval/results.json"))
+    return {"explanations": manifest["explanations"]["accepted"], "synthetic": manifest["synthetic"]["accepted"],
+            "synthetic_rows": len(json.loads(read("synth/synthetic.json"))),
+            "mslm_step": json.loads(read("mslm/metrics.json"))["step"],
+            "scl_step": json.loads(read("scl/metrics.json"))["step"],
+            "episodes": {s: r["episodes"] for s, r in results["episodic"]["marker"].items()},
+            "finetune_seeds": [s["seed"] for s in results["finetune"][0]["per_seed"]]}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted smoke pipeline in a local folder, and its rerun."""
+    run_dir = tmp_path_factory.mktemp("pipeline") / "ref"
+    with FaultServer(fake_llm) as server:
+        first = run(command(run_dir, server.base_url))
+        again = run(command(run_dir, server.base_url))
+    return run_dir, first, again
+
+
+@pytest.mark.timeout(1200)
+def test_the_smoke_pipeline_runs_every_stage_into_one_run_dir_and_a_rerun_skips_them(reference):
+    run_dir, (done, summary), (again, rerun) = reference
+    assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "eval": "ran"}
+    for line in ("1/4 synth: running into", "2/4 mslm: running into", "4/4 eval: running into"):
+        assert f"[pipeline] {line}" in done.stderr
+    # each stage was handed the output of the one before
+    assert f"init_from: {run_dir}/mslm/export" in (run_dir / "scl" / "config.yaml").read_text()
+    assert f"corpus: {run_dir}/synth" in (run_dir / "mslm" / "config.yaml").read_text()
+    assert f"model: {run_dir}/scl/export" in (run_dir / "eval" / "config.yaml").read_text()
+    assert (run_dir / "scl" / "export" / "model.safetensors").is_file()
+    c = counts(lambda name: (run_dir / name).read_text())
+    assert c == {"explanations": 8, "synthetic": 8, "synthetic_rows": 8, "mslm_step": 8, "scl_step": 4,
+                 "episodes": {"5-1": 20, "5-5": 20}, "finetune_seeds": [13]}
+    assert "| synth | ran |" in done.stdout and "8 explanations, 8 synthetic instances" in done.stdout  # the report
+    report = (run_dir / "report.md").read_text()  # rewritten by the rerun
+    assert "| synth | skipped |" in report and "8 explanations, 8 synthetic instances" in report
+    assert "| TKRE (mslm + scl) / marker |" in report and "## K-shot fine-tuning" in report
+    assert (run_dir / "report.png").read_bytes()[:8] == PNG
+    state = json.loads((run_dir / "pipeline.json").read_text())
+    assert all(state["stages"][s]["complete"] for s in ("synth", "mslm", "scl", "eval"))
+    assert 0.2 < summary["eval/val/acc_5w1s/marker"] <= 1.0  # above chance on 5-way episodes
+
+    # the rerun finds every stage done with the same config hash
+    assert rerun["stages"] == {"synth": "skipped", "mslm": "skipped", "scl": "skipped", "eval": "skipped"}
+    assert "[pipeline] 3/4 scl: done before with the same config" in again.stderr
+    assert {k: v for k, v in rerun.items() if "/" in k} == {k: v for k, v in summary.items() if "/" in k}
+
+
+def snapshot_steps(s3, key):
+    try:
+        body = s3.get_object(Bucket="tkre", Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return []
+    return [r["metrics"]["step"] for r in json.loads(body)["checkpoint_results"]]
+
+
+@pytest.mark.timeout(1500)
+def test_a_pipeline_in_s3_killed_mid_training_resumes_and_matches_the_uninterrupted_counts(reference, moto_s3, tmp_path):
+    env, s3 = moto_s3
+    s3.create_bucket(Bucket="tkre")
+    with FaultServer(fake_llm) as server:
+        refused = subprocess.run(command("s3://no-such-bucket/p", server.base_url), cwd=REPO, env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and "run_dir s3://no-such-bucket/p: cannot reach it" in refused.stderr
+
+        log = open(tmp_path / "first.log", "w")
+        first = subprocess.Popen(command("s3://tkre/pipe", server.base_url), cwd=REPO, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 600
+        while not snapshot_steps(s3, "pipe/mslm/train/checkpoint_manager_snapshot.json"):  # a checkpoint Ray recorded
+            assert first.poll() is None and time.time() < deadline, (tmp_path / "first.log").read_text()[-4000:]
+            time.sleep(0.2)
+        os.killpg(first.pid, signal.SIGKILL)  # the driver and the local Ray it started, in the middle of mslm
+        first.wait()
+        steps = snapshot_steps(s3, "pipe/mslm/train/checkpoint_manager_snapshot.json")
+        assert steps and max(steps) < 8
+        stage = json.loads(s3.get_object(Bucket="tkre", Key="pipe/mslm/stage.json")["Body"].read())
+        assert stage["complete"] is False
+
+        done, summary = run(command("s3://tkre/pipe", server.base_url), env=env)
+    assert "[pipeline] 1/4 synth: done before with the same config" in done.stderr
+    assert "[pipeline] 2/4 mslm: resuming the unfinished run in s3://tkre/pipe/mslm" in done.stderr
+    assert f"[train] resumed at step {max(steps)}" in done.stderr
+    assert summary["stages"] == {"synth": "skipped", "mslm": "ran", "scl": "ran", "eval": "ran"}
+
+    def read(name):
+        return s3.get_object(Bucket="tkre", Key=f"pipe/{name}")["Body"].read().decode()
+
+    ref_dir = reference[0]
+    assert counts(read) == counts(lambda name: (ref_dir / name).read_text())
+    for name in ("eval/episodes/fewrel_val_5w1s.jsonl", "eval/episodes/fewrel_val_5w5s.jsonl", "synth/synthetic.json"):
+        assert read(name) == (ref_dir / name).read_text()  # the same episodes and the same synthetic data
+    keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}
+    assert {"pipe/report.md", "pipe/report.png", "pipe/pipeline.json", "pipe/config.yaml",
+            "pipe/scl/export/model.safetensors", "pipe/eval/episodic.png"} <= keys
+    assert s3.get_object(Bucket="tkre", Key="pipe/report.png")["Body"].read()[:8] == PNG
+    assert "| mslm | ran | s3://tkre/pipe/mslm |" in read("report.md")
+    assert not [k for k in keys if k.endswith((".yaml", ".json", ".md")) and env["AWS_SECRET_ACCESS_KEY"] in read(k[5:])]
+
+
+def test_an_unreachable_llm_endpoint_stops_the_command_before_any_work(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([str(Path(sys.executable).parent / "tkre"), "pipeline", "--config", SMOKE,
+                           "--set", f"run_dir={tmp_path / 'run'}", "--set", f"synth.llm.base_url=http://127.0.0.1:{port}/v1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"tkre: error: {SMOKE}: synth.llm.base_url http://127.0.0.1:{port}/v1: cannot connect" in done.stderr
+    assert not (tmp_path / "run").exists() and "Traceback" not in done.stderr
+
+
+def test_an_s3_stage_folder_is_cleared_without_touching_its_neighbours(moto_s3, monkeypatch):
+    from tkre.storage import delete_folder, open_storage
+
+    env, s3 = moto_s3
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(key, env[key])
+    s3.create_bucket(Bucket="tkre")
+    open_storage("s3://tkre/run").check()
+    with pytest.raises(Exception, match="404|Not Found|NoSuchBucket"):
+        open_storage("s3://missing/run").check()
+    names = [f"run/mslm/train/checkpoint_{i}/shard.pt" for i in range(1005)] + ["run/mslm2/config.yaml", "run/pipeline.json"]
+    for name in names:
+        s3.put_object(Bucket="tkre", Key=name, Body=b"x")
+    delete_folder("s3://tkre/run/mslm")  # more than one delete request's worth of keys
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page.get("Contents", [])]
+    assert sorted(keys) == ["run/mslm2/config.yaml", "run/pipeline.json"]
