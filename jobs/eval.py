@@ -9,7 +9,6 @@ Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episod
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
@@ -19,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tkre.config import load_config, save_config
+from tkre.config import job_arguments, load_config, save_config
 from tkre.data.datasets import limit_per_relation, load_split
 from tkre.data.episodes import sample_episodes, save_episodes
 from tkre.eval.episodic import evaluate_episode_sets
@@ -141,10 +140,7 @@ def summary_line(cfg: EvalJobConfig, results: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
+    args = job_arguments(__doc__.split("\n")[0], argv)
     cfg = load_config(EvalJobConfig, args.config, args.set)
     results = evaluate(cfg)
     print(results["report"])

@@ -10,7 +10,6 @@ Usage: ``python -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from tkre.config import load_config, save_config
+from tkre.config import job_arguments, load_config, save_config
 from tkre.data.datasets import wiki80_disjoint_from_fewrel_val
 from tkre.data.episodes import sample_episodes
 from tkre.models.encoder import RelationEncoder, default_device
@@ -74,10 +73,7 @@ def meta_train(cfg: MetaTrainJobConfig) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
+    args = job_arguments(__doc__.split("\n")[0], argv)
     summary = meta_train(load_config(MetaTrainJobConfig, args.config, args.set))
     print(json.dumps(summary))
     return summary

@@ -14,7 +14,6 @@ Usage: ``python -m jobs.pipeline --config jobs/configs/pipeline/demo.yaml [--set
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import hashlib
@@ -28,7 +27,7 @@ from typing import Any, Callable
 from jobs.eval import EvalJobConfig, evaluate, parse_setting, summary_line
 from jobs.pretrain import PretrainJobConfig, check_stage, pretrain
 from jobs.synthesize import Endpoint, SynthJobConfig, synthesize
-from tkre.config import ConfigError, config_data, config_yaml, from_dict
+from tkre.config import ConfigError, config_data, config_yaml, from_dict, job_arguments
 from tkre.data.datasets import data_dir, load_kshot, load_split
 from tkre.models.encoder import resolve_model
 from tkre.eval.report import pipeline_report, plot_episodic
@@ -292,10 +291,7 @@ def run(cfg: PipelineConfig, stages: list[Stage]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
+    args = job_arguments(__doc__.split("\n")[0], argv)
     try:
         cfg, stages = load(args.config, args.set)
     except (ConfigError, FileNotFoundError) as error:  # before any stage started

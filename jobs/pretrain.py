@@ -16,7 +16,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-from tkre.config import config_yaml, from_dict, load_config
+from tkre.config import config_yaml, from_dict, job_arguments, load_config
 from tkre.data.datasets import data_dir
 from tkre.data.masking import MaskingRates
 from tkre.data.pretrain import PretrainText, pretraining_texts, read_synthesis, support_of
@@ -180,10 +179,7 @@ def run(stage: str, config: str, overrides: list[str]) -> dict:
 
 
 def main(stage: str, argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=f"TKRE pre-training stage {stage}")
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
+    args = job_arguments(f"TKRE pre-training stage {stage}", argv)
     summary = run(stage, args.config, args.set)
     print(json.dumps(summary))
     return summary

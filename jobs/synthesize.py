@@ -13,7 +13,6 @@ Usage: ``python -m jobs.synthesize --config jobs/configs/synthesize/smoke.yaml [
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import sys
@@ -24,7 +23,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from tkre.config import config_yaml, load_config
+from tkre.config import config_yaml, job_arguments, load_config
 from tkre.data.datasets import data_dir, kshot_support, load_kshot, load_split
 from tkre.data.readers import read_pid2name
 from tkre.storage import open_storage
@@ -325,10 +324,7 @@ def run(config: str, overrides: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    args = parser.parse_args(argv)
+    args = job_arguments(__doc__.split("\n")[0], argv)
     summary = run(args.config, args.set)
     print(json.dumps(summary))
     return summary

@@ -4,10 +4,12 @@ Usage::
 
     cfg = load_config(EvalJobConfig, "jobs/configs/eval/smoke.yaml", ["episodic.episodes=100"])
     save_config(cfg, run_dir / "config.yaml")
+    args = job_arguments("eval job", argv)              # --config FILE [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import types
 import typing
@@ -101,3 +103,11 @@ def save_config(cfg: Any, path: str | Path) -> None:
     """Writes the resolved config as YAML."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(config_yaml(cfg))
+
+
+def job_arguments(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line every job takes: ``--config FILE`` and repeatable ``--set KEY=VALUE``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    return parser.parse_args(argv)
