@@ -76,7 +76,9 @@ def config_hash(cfg: Any, handed_over: tuple[str, ...], upstream: list[str]) -> 
 
 def plan(cfg: PipelineConfig) -> list[Stage]:
     """The stages in order, each with its inputs taken from the stage before it."""
-    at = f"{cfg.run_dir.rstrip('/')}/".__add__
+    def at(stage: str) -> str:
+        return f"{cfg.run_dir.rstrip('/')}/{stage}"
+
     synth = dataclasses.replace(cfg.synth, output=at("synth"), data_dir=cfg.data_dir)
     mslm = dataclasses.replace(cfg.mslm, run_dir=at("mslm"), corpus=synth.output, data_dir=cfg.data_dir)
     scl = dataclasses.replace(cfg.scl, run_dir=at("scl"), corpus=synth.output, init_from=f"{mslm.run_dir}/export",
@@ -152,9 +154,8 @@ def check(cfg: PipelineConfig, raw: dict, path: str) -> list[Stage]:
             for seed in run.seeds:
                 load_kshot(run.dataset, run.k_shot, seed, root)
         for model in (cfg.mslm.init_from or "minilm", cfg.baseline):
-            if model and "://" not in model and not os.path.exists(resolve_model(model)) and (
-                    os.path.sep in model or os.environ.get("HF_HUB_OFFLINE") == "1"):
-                raise FileNotFoundError(f"model {model!r}: no such folder (and the hub is offline)")
+            if model and model_missing(model):
+                raise FileNotFoundError(f"model {model!r}: no such folder (and not in the cache of the offline hub)")
         if cfg.eval.episodic:
             check_episodes(cfg.eval, root)
     except (ValueError, FileNotFoundError, ModuleNotFoundError) as error:
@@ -171,6 +172,17 @@ def check(cfg: PipelineConfig, raw: dict, path: str) -> list[Stage]:
         except ConnectionError as error:
             fail(f"synth.{error}")
     return stages
+
+
+def model_missing(model: str) -> bool:
+    """A local folder that does not exist, or a hub name that cannot be had: the hub is offline and it is not cached."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if "://" in model or os.path.exists(resolve_model(model)):
+        return False
+    if os.path.sep in model or model.startswith("."):
+        return True
+    return os.environ.get("HF_HUB_OFFLINE") == "1" and not isinstance(try_to_load_from_cache(model, "config.json"), str)
 
 
 def check_episodes(cfg: EvalJobConfig, root) -> None:

@@ -53,11 +53,13 @@ def test_a_changed_setting_changes_its_stage_and_every_later_one_only():
     ("eval.episodic.settings=[20-1]", "eval.episodic.settings 20-1: fewrel val has 16 relations"),
     ("eval.episodic.settings=[5x1]", "expected N-K such as 5-1"),
     ("mslm.init_from=/no/such/model", "model '/no/such/model': no such folder"),
+    ("baseline=roberta-large", "model 'roberta-large': no such folder (and not in the cache of the offline hub)"),
     ("eval.finetune=[{dataset: wiki80, k_shot: 3, seeds: [13]}]", "Wiki80 ships K in 8/16/32"),
     ("synth.llm.model=gpt-4o-mini", "synth.llm.base_url is null: the embedded server runs model smollm2 only"),
     ("mslm.loop.max_step=5", "unknown keys ['max_step']"),
 ])
-def test_bad_settings_are_refused_before_any_work_naming_the_file_and_key(tmp_path, override, message):
+def test_bad_settings_are_refused_before_any_work_naming_the_file_and_key(tmp_path, monkeypatch, override, message):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError) as error:
         load(SMOKE, [f"run_dir={tmp_path / 'run'}", override])
     assert str(error.value).startswith(SMOKE) and message in str(error.value)
