@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -99,11 +100,24 @@ def plan(cfg: PipelineConfig) -> list[Stage]:
     return stages
 
 
+class StageFailed(RuntimeError):
+    """A stage that ended without what the next one needs; it stays unfinished, so a rerun resumes it."""
+
+
 def synthesis_summary(cfg: SynthJobConfig) -> dict:
+    """Runs synthesis; refuses to hand on a corpus the LLM wrote nothing of because every request failed."""
     manifest = synthesize(cfg)
+    requests = [manifest["requests"][kind] for kind in ("edkg", "scdg")]
+    failed = sum(r["failed"] for r in requests)
+    if failed and not sum(r["done"] for r in requests):
+        reasons = Counter()
+        for r in requests:
+            reasons.update(r["failed_by_reason"])
+        raise StageFailed(f"synth: all {failed} LLM requests failed after their retries ({dict(reasons)}); "
+                          f"see {cfg.output}/manifest.json; rerun the same command to retry them")
     return {"explanations": manifest["explanations"]["accepted"], "synthetic": manifest["synthetic"]["accepted"],
             "acceptance_rate": manifest["synthetic"]["acceptance_rate"], "tokens_out": manifest["tokens_out"],
-            "stopped_by": manifest["budget"]["stopped_by"]}
+            "failed_requests": failed, "stopped_by": manifest["budget"]["stopped_by"]}
 
 
 def remote_eval(resources: EvalResources) -> Callable[[EvalJobConfig], dict]:
@@ -309,7 +323,11 @@ def main(argv: list[str] | None = None) -> dict:
     except (ConfigError, FileNotFoundError) as error:  # before any stage started
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    summary = run(cfg, stages)
+    try:
+        summary = run(cfg, stages)
+    except StageFailed as error:  # its stage stays unfinished: the same command resumes it
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
     print(json.dumps(summary))
     return summary
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -134,13 +135,18 @@ class Endpoint:
         self.description = "embedded transformers serve" if llm.base_url is None else _public_url(llm.base_url)
 
     def check_reachable(self) -> None:
-        """Fails fast, before any work, when a configured endpoint does not answer at all."""
+        """Fails fast, before any work, when a configured endpoint does not answer or refuses the key."""
         if self.url is None:
             return
+        key = os.environ.get(self.llm.api_key_env)
+        request = urllib.request.Request(self.url.rstrip("/") + "/models",
+                                         headers={"Authorization": f"Bearer {key}"} if key else {})
         try:
-            urllib.request.urlopen(self.url.rstrip("/") + "/models", timeout=10).close()
-        except urllib.error.HTTPError:
-            pass  # it answered (401, 404, ...): reachable
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as error:
+            if error.code in (401, 403):  # other answers (404, ...): reachable, /models is optional
+                why = f"${self.llm.api_key_env} is not set" if not key else f"the key in ${self.llm.api_key_env} was refused"
+                raise ConnectionError(f"llm.base_url {self.description}: HTTP {error.code}, {why}") from None
         except OSError as error:
             raise ConnectionError(f"llm.base_url {self.description}: cannot connect ({error})") from None
 

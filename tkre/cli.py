@@ -69,9 +69,13 @@ def _sweep(args: argparse.Namespace) -> dict:
 
 
 def _pipeline(args: argparse.Namespace) -> dict:
-    from jobs.pipeline import load, run
+    from jobs.pipeline import StageFailed, load, run
 
-    return run(*load(args.config, args.set))
+    try:
+        return run(*load(args.config, args.set))
+    except StageFailed as error:  # its stage stays unfinished: the same command resumes it
+        print(f"tkre: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _meta_train(args: argparse.Namespace) -> dict:

@@ -151,6 +151,19 @@ def test_an_unreachable_llm_endpoint_stops_the_command_before_any_work(tmp_path)
     assert not (tmp_path / "run").exists() and "Traceback" not in done.stderr
 
 
+@pytest.mark.timeout(600)
+def test_a_synthesis_whose_every_request_failed_stops_the_pipeline_unfinished(tmp_path):
+    run_dir = tmp_path / "run"
+    with FaultServer(fake_llm, plan=lambda request_id, attempt: "500") as server:
+        done = subprocess.run(command(run_dir, server.base_url, "synth.llm.max_attempts=1"), cwd=REPO,
+                              capture_output=True, text=True, timeout=500)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "error: synth: all 10 LLM requests failed after their retries ({'http_500': 10})" in done.stderr
+    assert f"see {run_dir}/synth/manifest.json; rerun the same command to retry them" in done.stderr
+    assert json.loads((run_dir / "synth" / "stage.json").read_text())["complete"] is False  # a rerun resumes it
+    assert not (run_dir / "mslm").exists() and "Traceback" not in done.stderr
+
+
 def test_an_s3_stage_folder_is_cleared_without_touching_its_neighbours(moto_s3, monkeypatch):
     from tkre.storage import delete_folder, open_storage
 

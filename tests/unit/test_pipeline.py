@@ -82,6 +82,19 @@ def test_an_unreachable_endpoint_is_refused_unless_synthesis_is_already_done(tmp
     load(SMOKE, [f"run_dir={tmp_path}", url])  # the endpoint is not needed any more
 
 
+def test_an_endpoint_that_refuses_the_api_key_is_refused_before_any_work(tmp_path, monkeypatch):
+    from tkre.synth.fault_server import FaultServer
+
+    monkeypatch.setenv("TKRE_TEST_KEY", "sk-wrong")
+    with FaultServer(lambda messages: "{}", api_key="sk-right") as server:
+        with pytest.raises(ConfigError) as error:
+            load(SMOKE, [f"run_dir={tmp_path / 'run'}", f"synth.llm.base_url={server.base_url}",
+                         "synth.llm.api_key_env=TKRE_TEST_KEY"])
+    assert str(error.value) == (f"{SMOKE}: synth.llm.base_url {server.base_url}: HTTP 401, "
+                                "the key in $TKRE_TEST_KEY was refused")
+    assert not (tmp_path / "run").exists()
+
+
 def test_stages_are_skipped_resumed_or_run_again_by_their_recorded_hash(tmp_path, capsys):
     calls = []
 

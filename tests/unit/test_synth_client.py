@@ -75,6 +75,26 @@ def test_the_api_key_comes_from_the_environment(monkeypatch):
     assert "sk-secret" not in json.dumps(client.settings.__dict__)
 
 
+def test_an_endpoint_that_refuses_the_key_is_caught_before_any_request_without_showing_it(monkeypatch):
+    import contextlib
+
+    from jobs.synthesize import Endpoint
+
+    monkeypatch.delenv("TKRE_TEST_KEY", raising=False)
+    with FaultServer(echo, api_key="sk-right") as server:
+        endpoint = Endpoint(LLMSettings(base_url=server.base_url, api_key_env="TKRE_TEST_KEY"), contextlib.ExitStack())
+        with pytest.raises(ConnectionError, match=r"/v1: HTTP 401, \$TKRE_TEST_KEY is not set"):
+            endpoint.check_reachable()
+        monkeypatch.setenv("TKRE_TEST_KEY", "sk-wrong")
+        with pytest.raises(ConnectionError, match=r"HTTP 401, the key in \$TKRE_TEST_KEY was refused") as refused:
+            endpoint.check_reachable()
+        assert "sk-wrong" not in str(refused.value)
+        monkeypatch.setenv("TKRE_TEST_KEY", "sk-right")
+        endpoint.check_reachable()
+        assert ChatClient(endpoint.llm, server.base_url, "fake").complete(messages(0), {}).text
+    assert [e["outcome"] for e in server.log] == ["ok"]  # the checks sent no chat request
+
+
 def test_worker_ends_every_request_done_exactly_once_under_faults(tmp_path):
     rows = [make_request("edkg", messages(i), "fake", {"max_tokens": 8}, {"i": i}) for i in range(40)]
     batch = {c: [r[c] for r in rows] for c in ("key", "kind", "request", "meta")}

@@ -38,8 +38,9 @@ def finetune_table(runs: list[dict], labels: list[str] | None = None) -> str:
 def stage_figures(name: str, summary: dict) -> str:
     """The few numbers that say what a pipeline stage produced."""
     if name == "synth":
+        failed = f", {summary['failed_requests']} requests failed" if summary.get("failed_requests") else ""
         return (f"{summary['explanations']} explanations, {summary['synthetic']} synthetic instances "
-                f"(acceptance {summary['acceptance_rate']}), {summary['tokens_out']} tokens out")
+                f"(acceptance {summary['acceptance_rate']}), {summary['tokens_out']} tokens out{failed}")
     if "step" in summary:
         parts = [f"{k} {summary[k]:.3f}" for k in ("loss", "mslm", "scl") if k in summary]
         return f"step {summary['step']}, " + ", ".join(parts)

@@ -4,7 +4,8 @@ It speaks HTTP like any endpoint (``/health``, ``/v1/models``, ``/v1/chat/comple
 with ``responder(messages)`` after ``latency_s``, and for each attempt at a request asks
 ``plan(request_id, attempt)`` for a fault: ``"429"`` (with ``Retry-After``), ``"500"``, ``"hang"``
 (sleeps ``hang_s`` before answering), ``"malformed"`` (a 200 whose body is not JSON) or ``None``.
-With ``refuse_response_format`` it answers 400 to any request that sets ``response_format``.
+With ``refuse_response_format`` it answers 400 to any request that sets ``response_format``;
+with ``api_key`` it answers 401 to any ``/v1`` request without ``Authorization: Bearer <api_key>``.
 Requests are told apart by their messages and parameters; every attempt is logged.
 
 Usage::
@@ -48,9 +49,9 @@ def random_429s(rate: float, seed: int = 0) -> Callable[[str, int], str | None]:
 class FaultServer:
     def __init__(self, responder: Callable[[list[dict]], str], latency_s: float = 0.0,
                  plan: Callable[[str, int], str | None] = no_faults, retry_after_s: float = 0.1, hang_s: float = 5.0,
-                 refuse_response_format: bool = False):
+                 refuse_response_format: bool = False, api_key: str | None = None):
         self.responder, self.latency_s, self.plan = responder, latency_s, plan
-        self.refuse_response_format = refuse_response_format
+        self.refuse_response_format, self.api_key = refuse_response_format, api_key
         self.retry_after_s, self.hang_s = retry_after_s, hang_s
         self.lock = threading.Lock()
         self.attempts: dict[str, int] = {}
@@ -95,7 +96,16 @@ class FaultServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _refused_key(self) -> bool:
+                """Answers 401, as hosted endpoints do, when a key is required and not the one sent."""
+                if server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                    return False
+                self._send(401, b'{"error": {"message": "invalid api key", "code": "invalid_api_key"}}')
+                return True
+
             def do_GET(self):
+                if self.path.startswith("/v1/") and self._refused_key():
+                    return
                 if self.path == "/health":
                     self._send(200, b'{"status": "ok"}')
                 elif self.path == "/v1/models":
@@ -105,6 +115,8 @@ class FaultServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if self._refused_key():
+                    return
                 identity = {k: v for k, v in body.items() if k not in ("response_format", "model")}
                 request_id = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
                 with server.lock:
