@@ -331,7 +331,11 @@ def run(config: str, overrides: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = job_arguments(__doc__.split("\n")[0], argv)
-    summary = run(args.config, args.set)
+    try:
+        summary = run(args.config, args.set)
+    except ConnectionError as error:  # the endpoint, checked before any request
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     print(json.dumps(summary))
     return summary
 
