@@ -27,8 +27,11 @@ demo: data
 corpus: data
 	$(PY) -m jobs.synthesize --config jobs/configs/synthesize/wiki80_k8.yaml
 
+# Two pytest workers: most tests wait on Ray, servers and subprocesses, so two share the 2 cores well
+# (tests that share a module fixture stay together: --dist loadgroup and their xdist_group).
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 bench: data
 	$(PY) benchmarks/episodic_eval.py

@@ -58,6 +58,7 @@ def reference(tmp_path_factory):
     return run_dir, first, again
 
 
+@pytest.mark.xdist_group("pipeline_reference")  # with the next test on one worker: one reference run for both
 @pytest.mark.timeout(1200)
 def test_the_smoke_pipeline_runs_every_stage_into_one_run_dir_and_a_rerun_skips_them(reference):
     run_dir, (done, summary), (again, rerun) = reference
@@ -95,6 +96,7 @@ def snapshot_steps(s3, key):
     return [r["metrics"]["step"] for r in json.loads(body)["checkpoint_results"]]
 
 
+@pytest.mark.xdist_group("pipeline_reference")
 @pytest.mark.timeout(1500)
 def test_a_pipeline_in_s3_killed_mid_training_resumes_and_matches_the_uninterrupted_counts(reference, moto_s3, tmp_path):
     env, s3 = moto_s3

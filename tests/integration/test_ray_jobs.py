@@ -1,4 +1,5 @@
-"""The smoke pipeline submitted with `ray job submit` to a real two-node Ray cluster on loopback (token auth on).
+"""The smoke pipeline submitted with `ray job submit` to a real two-node Ray cluster on loopback (token auth on),
+stopped after it without touching any other Ray on the machine (the suite runs tests in parallel).
 
 The runtime env is ``cluster/runtime_env.yaml`` with this machine's data folder; synthesis runs on
 the embedded ``transformers serve`` + SmolLM2, as on a laptop.
@@ -6,8 +7,12 @@ the embedded ``transformers serve`` + SmolLM2, as on a laptop.
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -30,10 +35,19 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
     ray_cli("get-auth-token", "--generate")
     port, dashboard = free_port(), free_port()
     api = f"http://127.0.0.1:{dashboard}"
-    ray_cli("start", "--head", f"--port={port}", "--num-cpus=1", "--node-ip-address=127.0.0.1", "--include-dashboard=true",
-            "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", "--disable-usage-stats")
+    # Each node in the foreground (--block) in its own session, so that stopping them stops this cluster only
+    # (`ray stop` would stop every Ray on the machine); its own temp dir keeps `ray.init()` elsewhere from joining it.
+    temp_dir = tempfile.mkdtemp(prefix="rayjobs-", dir="/tmp")
+    common = ["--block", "--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
+    head = ["--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}"]
+    nodes = [subprocess.Popen([RAY, "start", *head, *common], env=env, cwd=REPO, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
-        ray_cli("start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats")
+        wait_for(lambda: os.path.exists(os.path.join(temp_dir, "ray_current_cluster")), "the head node")
+        nodes.append(subprocess.Popen([RAY, "start", f"--address=127.0.0.1:{port}", *common], env=env, cwd=REPO,
+                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for(lambda: alive_nodes(api, env) == 2, "the second node")
         runtime_env = yaml.safe_load((REPO / "cluster" / "runtime_env.yaml").read_text())
         runtime_env["env_vars"].update(TKRE_DATA_DIR=os.environ["TKRE_DATA_DIR"], HF_HUB_OFFLINE="1")
         (tmp_path / "runtime_env.yaml").write_text(yaml.safe_dump(runtime_env))
@@ -50,10 +64,42 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         assert (run_dir / "scl" / "export" / "model.safetensors").is_file()
         assert (run_dir / "report.md").is_file() and (run_dir / "report.png").is_file()
         assert 0 < summary["eval/val/acc_5w1s/marker"] <= 1
-        nodes = json.loads(ray_cli("list", "nodes", "--address", api, "--format", "json"))
-        assert len([n for n in nodes if n["state"] == "ALIVE"]) == 2
+        assert alive_nodes(api, env) == 2
         workers = json.loads(ray_cli("list", "actors", "--address", api, "--filter", "class_name=RayTrainWorker",
                                      "--detail", "--format", "json"))
         assert len({w["node_id"] for w in workers}) == 2  # one Ray Train worker ran on each node
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120, env=env)
+        for node in reversed(nodes):  # a node started with --block stops its processes on SIGTERM
+            node.terminate()
+            try:
+                node.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+    assert not processes_mentioning(temp_dir)  # the cluster is stopped: no raylet, GCS or dashboard of it is left
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def alive_nodes(api: str, env: dict) -> int:
+    """Nodes the cluster lists as alive (0 while its dashboard does not answer yet)."""
+    done = subprocess.run([RAY, "list", "nodes", "--address", api, "--format", "json"], capture_output=True, text=True,
+                          timeout=60, env=env)
+    return sum(1 for n in json.loads(done.stdout) if n["state"] == "ALIVE") if done.returncode == 0 else 0
+
+
+def wait_for(condition, what, timeout=120):
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"{what} did not come up in {timeout} s"
+        time.sleep(1)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # ended meanwhile
+            continue
+        if text in line:
+            found.append(line)
+    return found

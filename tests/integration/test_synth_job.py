@@ -35,6 +35,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.xdist_group("synth_local_ray")  # one local Ray for both
 @pytest.mark.timeout(300)
 def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(local_ray, tmp_path, monkeypatch, capfd):
     from jobs.synthesize import main
@@ -73,6 +74,7 @@ def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(loc
     assert SECRET not in logs.out + logs.err
 
 
+@pytest.mark.xdist_group("synth_local_ray")  # one local Ray for both
 @pytest.mark.timeout(300)
 def test_budget_caps_stop_cleanly_and_a_rerun_finishes_the_rest(local_ray, tmp_path):
     from jobs.synthesize import main
@@ -163,3 +165,29 @@ def test_two_relations_end_to_end_through_transformers_serve_and_smollm2(tmp_pat
     url = re.search(r"embedded transformers serve on (\S+)/v1", stderr).group(1)
     with pytest.raises(OSError):  # the server was stopped
         urllib.request.urlopen(f"{url}/health", timeout=2)
+
+
+@pytest.mark.timeout(300)
+def test_the_embedded_server_answers_concurrent_and_long_prompts_within_its_memory_bounds():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tkre.synth.client import ChatClient, LLMSettings
+    from tkre.synth.server import EmbeddedServer, smollm2_folder
+
+    def peak_rss_gib(pid):  # the high-water mark of the server process
+        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
+        return int(line.split()[1]) / 2**20
+
+    with EmbeddedServer(smollm2_folder(), max_batch_tokens=1024) as server:
+        client = ChatClient(LLMSettings(timeout_s=240, max_attempts=1), server.base_url, server.model)
+        prompts = ["Name a city in France. " * (300 if i == 0 else 10) for i in range(4)]  # the first > 1024 tokens
+
+        def ask(prompt):
+            return client.complete([{"role": "user", "content": prompt}], {"max_tokens": 16, "temperature": 0.7})
+
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(ask, prompts))
+        peak = peak_rss_gib(server.process.pid)
+    assert all(r.text and r.tokens_out > 0 for r in replies) and replies[0].tokens_in > 1024
+    # unbounded, transformers sizes the KV cache from free RAM (14 GiB of this machine's 24)
+    assert peak < 4, f"transformers serve peaked at {peak:.1f} GiB"
