@@ -5,7 +5,8 @@ server and model loading included) into a fresh run dir, then reruns it to time 
 case. The stage times come from the run's own ``pipeline.json``.
 Last stdout line: one JSON object with ``wall_s``, ``stages_s``, ``rerun_wall_s`` and the summary.
 
-Usage: ``python benchmarks/pipeline_demo.py [--config jobs/configs/pipeline/demo.yaml]``
+Usage: ``python benchmarks/pipeline_demo.py [--config jobs/configs/pipeline/demo.yaml] [--keep runs/pipeline_bench]``
+(``--keep``: run into this new folder and keep it, report included, instead of a temporary one)
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def timed_run(config: str, run_dir: str) -> tuple[float, dict]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="jobs/configs/pipeline/demo.yaml")
+    parser.add_argument("--keep", help="a new folder to run into and keep")
     args = parser.parse_args(argv)
+    if args.keep and os.path.exists(args.keep):
+        raise SystemExit(f"--keep {args.keep}: exists; the benchmark times a cold start into a new folder")
     with tempfile.TemporaryDirectory(prefix="tkre-pipeline-bench-") as scratch:
-        run_dir = os.path.join(scratch, "run")
+        run_dir = os.path.abspath(args.keep) if args.keep else os.path.join(scratch, "run")
         wall, summary = timed_run(args.config, run_dir)
         with open(os.path.join(run_dir, "pipeline.json")) as f:
             stages = {name: r["wall_s"] for name, r in json.load(f)["stages"].items()}

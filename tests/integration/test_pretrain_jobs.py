@@ -12,6 +12,9 @@ from safetensors.torch import load_file
 from tkre.models.encoder import resolve_model
 
 
+RANK_SHARDS = ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
+
+
 def job(stage, config, *overrides, env=None):
     done = subprocess.run([sys.executable, "-m", f"jobs.pretrain_{stage}", "--config", config,
                            *[x for o in overrides for x in ("--set", o)]],
@@ -33,54 +36,37 @@ def worker_scratch():
 
 
 @pytest.mark.timeout(1200)
-def test_mslm_then_scl_from_the_stage_1_export(tmp_path):
-    before = worker_scratch()
-    done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", f"run_dir={tmp_path / 'mslm'}")
-    assert done.returncode == 0, done.stderr[-3000:]
-    # workers keep no local copy of what they uploaded
-    assert not [p for d in worker_scratch() - before for p in d.iterdir()]
-    assert mslm["step"] == 4 and mslm["mslm"] > 0
-    checkpoints = sorted(p for p in (tmp_path / "mslm" / "train").glob("checkpoint_*") if p.is_dir())
-    assert len(checkpoints) == 2  # steps 2 and 4
-    shards = {p.name for p in (checkpoints[-1] / "deepspeed").iterdir()}
-    assert {"zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"} <= shards
-    assert "init_from: minilm" in (tmp_path / "mslm" / "config.yaml").read_text()
-
-    stage1 = encoder_weights(tmp_path / "mslm" / "export")
-    base = encoder_weights(resolve_model("minilm"))
-    assert any(not torch.equal(stage1[k], base[k]) for k in base)  # stage 1 trained
-
-    # with a zero learning rate, stage 2's export is exactly what it started from: the stage-1 export
-    done, scl = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}",
-                    f"init_from={tmp_path / 'mslm' / 'export'}", "engine.lr=0.0")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert scl["step"] == 4 and scl["scl"] > 0
-    stage2 = encoder_weights(tmp_path / "scl" / "export")
-    assert all(torch.equal(stage2[k], stage1[k]) for k in stage1)
-
-
-@pytest.mark.timeout(1200)
-def test_run_dir_and_init_from_on_s3(tmp_path, moto_s3):
+def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s3):
     env, s3 = moto_s3
     s3.create_bucket(Bucket="tkre")
+    before = worker_scratch()
     done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert not [p for d in worker_scratch() - before for p in d.iterdir()]  # workers keep no copy of what they uploaded
+    assert mslm["step"] == 4 and mslm["mslm"] > 0
     assert mslm["export"] == "s3://tkre/runs/mslm/export" and mslm["checkpoint"].startswith("s3://tkre/runs/mslm/train/")
     keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}
     assert {"runs/mslm/config.yaml", "runs/mslm/metrics.json", "runs/mslm/export/model.safetensors"} <= keys
-    shards = [k for k in keys if k.endswith("_optim_states.pt")]
-    assert len(shards) == 4  # 2 checkpoints x 2 ranks
-    assert "testing-secret" not in s3.get_object(Bucket="tkre", Key="runs/mslm/config.yaml")["Body"].read().decode()
+    shards = sorted(k.rsplit("/", 1)[1] for k in keys if k.endswith("_optim_states.pt"))
+    assert shards == sorted(RANK_SHARDS * 2)  # 2 checkpoints (steps 2 and 4) x 2 ranks
+    config = s3.get_object(Bucket="tkre", Key="runs/mslm/config.yaml")["Body"].read().decode()
+    assert "init_from: minilm" in config and "testing-secret" not in config
 
-    # stage 2 reads its init_from from S3; with a zero learning rate it exports exactly those weights
     exported = tmp_path / "stage1"
     exported.mkdir()
     s3.download_file("tkre", "runs/mslm/export/model.safetensors", str(exported / "model.safetensors"))
+    stage1, base = encoder_weights(exported), encoder_weights(resolve_model("minilm"))
+    assert any(not torch.equal(stage1[k], base[k]) for k in base)  # stage 1 trained
+
+    # stage 2 reads its init_from from S3; with a zero learning rate it exports exactly those weights
     done, scl = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}",
-                    "init_from=s3://tkre/runs/mslm/export", "engine.lr=0.0", "loop.max_steps=2", env=env)
+                    "init_from=s3://tkre/runs/mslm/export", "engine.lr=0.0", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    stage1, stage2 = encoder_weights(exported), encoder_weights(tmp_path / "scl" / "export")
-    assert all(torch.equal(stage2[k], stage1[k]) for k in stage1)
+    assert scl["step"] == 4 and scl["scl"] > 0
+    assert all(torch.equal(v, stage1[k]) for k, v in encoder_weights(tmp_path / "scl" / "export").items())
+    checkpoints = sorted(p for p in (tmp_path / "scl" / "train").glob("checkpoint_*") if p.is_dir())
+    assert len(checkpoints) == 2  # steps 2 and 4, in the folder
+    assert set(RANK_SHARDS) <= {p.name for p in (checkpoints[-1] / "deepspeed").iterdir()}
 
 
 def test_tkre_pretrain_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
