@@ -28,21 +28,17 @@ def encoder_weights(folder):
             if "embeddings.word_embeddings" in k or "encoder.layer.5.output.dense.weight" in k}
 
 
-def worker_scratch():
-    import tempfile
-    from pathlib import Path
-
-    return set(Path(tempfile.gettempdir()).glob("tkre-rank*"))
-
-
 @pytest.mark.timeout(1200)
 def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s3):
     env, s3 = moto_s3
     s3.create_bucket(Bucket="tkre")
-    before = worker_scratch()
-    done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm", env=env)
+    scratch = tmp_path / "tmp"  # the workers' temporary folder, this job's alone (Ray's own files stay in /tmp)
+    scratch.mkdir()
+    done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm",
+                     env={**env, "TMPDIR": str(scratch), "RAY_TMPDIR": "/tmp"})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert not [p for d in worker_scratch() - before for p in d.iterdir()]  # workers keep no copy of what they uploaded
+    ranks = list(scratch.glob("tkre-rank*"))
+    assert len(ranks) == 2 and not [p for d in ranks for p in d.iterdir()]  # workers keep no copy of what they uploaded
     assert mslm["step"] == 4 and mslm["mslm"] > 0
     assert mslm["export"] == "s3://tkre/runs/mslm/export" and mslm["checkpoint"].startswith("s3://tkre/runs/mslm/train/")
     keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}

@@ -40,13 +40,18 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
     temp_dir = tempfile.mkdtemp(prefix="rayjobs-", dir="/tmp")
     common = ["--block", "--num-cpus=1", "--node-ip-address=127.0.0.1", "--disable-usage-stats"]
     head = ["--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=true",
-            "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}"]
-    nodes = [subprocess.Popen([RAY, "start", *head, *common], env=env, cwd=REPO, start_new_session=True,
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}", f"--ray-client-server-port={free_port()}"]
+
+    def own_ports():  # the agents' fixed default ports would clash with the other node's and with any other Ray here
+        return [f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+                f"--metrics-export-port={free_port()}", f"--runtime-env-agent-port={free_port()}"]
+
+    nodes = [subprocess.Popen([RAY, "start", *head, *own_ports(), *common], env=env, cwd=REPO, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         wait_for(lambda: os.path.exists(os.path.join(temp_dir, "ray_current_cluster")), "the head node")
-        nodes.append(subprocess.Popen([RAY, "start", f"--address=127.0.0.1:{port}", *common], env=env, cwd=REPO,
-                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        nodes.append(subprocess.Popen([RAY, "start", f"--address=127.0.0.1:{port}", *own_ports(), *common], env=env,
+                                      cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_for(lambda: alive_nodes(api, env) == 2, "the second node")
         runtime_env = yaml.safe_load((REPO / "cluster" / "runtime_env.yaml").read_text())
         runtime_env["env_vars"].update(TKRE_DATA_DIR=os.environ["TKRE_DATA_DIR"], HF_HUB_OFFLINE="1")
@@ -55,9 +60,9 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         submit = [RAY, "job", "submit", "--address", api, "--working-dir", ".", "--runtime-env", str(tmp_path / "runtime_env.yaml"),
                   "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/pipeline/smoke.yaml",
                   "--set", f"run_dir={run_dir}", "--set", "eval_resources.cpus=1"]
-        for _ in range(60):  # a busy head may not have its job agent up yet: the API says to try again later
+        for _ in range(6):  # a busy head may not have its job agent up yet: the API says to try again later
             done = subprocess.run(submit, capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
-            if "No available agent to submit job" not in done.stderr:
+            if "No available agent to submit job" not in done.stdout + done.stderr:
                 break
             time.sleep(2)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -96,7 +96,12 @@ class DeepSpeedEngine(TorchEngine):
 
     def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device, micro_batch: int):
         import deepspeed
+        import deepspeed.ops
 
+        # DeepSpeed's shared-memory CPU all-reduce is a C++ op that each process JIT-loads under a lock file in
+        # ~/.cache/torch_extensions; a process killed while holding it (preemption, a worker Ray Train replaces)
+        # leaves every later DeepSpeed process on the machine waiting forever. Gloo does the all-reduce without it.
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
         if not dist.is_initialized():
             for key, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500"), ("RANK", "0"),
                                ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1")):
