@@ -28,7 +28,11 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
     def ray_cli(*args, timeout=180):
-        done = subprocess.run([RAY, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+        for _ in range(6):  # a busy head may not have its job agent up yet: the API says to try again later
+            done = subprocess.run([RAY, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+            if "No available agent to submit job" not in done.stdout + done.stderr:
+                break
+            time.sleep(2)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout
 
@@ -57,16 +61,9 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         runtime_env["env_vars"].update(TKRE_DATA_DIR=os.environ["TKRE_DATA_DIR"], HF_HUB_OFFLINE="1")
         (tmp_path / "runtime_env.yaml").write_text(yaml.safe_dump(runtime_env))
         run_dir = tmp_path / "pipeline"
-        submit = [RAY, "job", "submit", "--address", api, "--working-dir", ".", "--runtime-env", str(tmp_path / "runtime_env.yaml"),
-                  "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/pipeline/smoke.yaml",
-                  "--set", f"run_dir={run_dir}", "--set", "eval_resources.cpus=1"]
-        for _ in range(6):  # a busy head may not have its job agent up yet: the API says to try again later
-            done = subprocess.run(submit, capture_output=True, text=True, timeout=900, env=env, cwd=REPO)
-            if "No available agent to submit job" not in done.stdout + done.stderr:
-                break
-            time.sleep(2)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        logs = done.stdout
+        logs = ray_cli("job", "submit", "--address", api, "--working-dir", ".", "--runtime-env", str(tmp_path / "runtime_env.yaml"),
+                       "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/pipeline/smoke.yaml",
+                       "--set", f"run_dir={run_dir}", "--set", "eval_resources.cpus=1", timeout=900)
         assert "succeeded" in logs.lower()
         summary = json.loads(next(line for line in reversed(logs.splitlines()) if line.startswith('{"run_dir"')))
         assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "eval": "ran"}
