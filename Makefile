@@ -25,7 +25,7 @@ demo: data
 	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/demo.yaml
 
 corpus: data
-	$(PY) -m jobs.synthesize --config jobs/configs/synthesize/wiki80_k8.yaml
+	$(PY) -m jobs.synth --config jobs/configs/synth/wiki80_k8.yaml
 
 # Two pytest workers: most tests wait on Ray, servers and subprocesses, so two share the 2 cores well
 # (tests that share a module fixture stay together: --dist loadgroup and their xdist_group).
@@ -41,8 +41,8 @@ bench: data
 # plain Wiki80 fine-tuning is the committed baseline (`tkre finetune ... --model minilm`).
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
 experiment: data
-	$(PY) -m jobs.pretrain_mslm --config jobs/configs/pretrain_mslm/minilm.yaml
-	$(PY) -m jobs.pretrain_scl --config jobs/configs/pretrain_scl/minilm.yaml
+	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml
+	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml
 	$(EVAL) --set model=runs/mslm_minilm/export --set run_dir=runs/eval-b
 	$(EVAL) --set model=runs/scl_minilm/export --set run_dir=runs/eval-c
 	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml
@@ -53,7 +53,7 @@ experiment: data
 	$(VENV)/bin/tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model runs/scl_minilm/export \
 	    | tail -1 > runs/finetune_wiki80_k8_tkre.json
 	$(EVAL) --set run_dir=runs/eval-a
-	$(PY) -m jobs.experiment_report --out runs/pretrain_experiment \
+	$(PY) -m jobs.report --out runs/pretrain_experiment \
 	    --episodic "(a) MiniLM as is=runs/eval-a" --episodic "(b) + MSLM=runs/eval-b" \
 	    --episodic "(c) + MSLM + SCL (TKRE)=runs/eval-c" --episodic "(d) Proto meta-training=runs/eval-d" \
 	    --episodic "(e) TKRE, then (d)'s meta-training=runs/eval-e" \

@@ -3,7 +3,7 @@
 Both train the same model (``--model``'s masked LM) on the same batches (the committed corpus,
 span-masked, the loop's seeded order) for the same number of steps, with AdamW, warmup and
 clipping, on every CPU core of this machine; tokens/s counts the non-padding tokens of all steps
-from the first step on. The Ray side is the real job (``jobs.pretrain``) with one worker, so it
+from the first step on. The Ray side is the real job (``tkre.launch.pretrain``, what ``jobs.mslm`` runs) with one worker, so it
 includes what a user pays: the DeepSpeed engine, the Ray Train context and its reporting.
 Last stdout line: one JSON object with ``tokens_per_s``, ``tokens_per_s_plain`` and ``ratio``.
 
@@ -19,21 +19,22 @@ import platform
 import tempfile
 import time
 
-import ray
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from jobs.pretrain import PretrainJobConfig, corpus_texts, pretrain
 from tkre.data.datasets import data_dir
 from tkre.data.masking import SpanMasker
+from tkre.launch.pretrain import pretrain
+from tkre.launch.session import stop_ray
 from tkre.train.batches import collate, encode_texts
 from tkre.train.engines import EngineSettings, adamw, linear_warmup
 from tkre.train.loop import LoopSettings, batch_indices
 from tkre.train.model import PretrainModel
+from tkre.train.stage import PretrainConfig, corpus_texts
 
 
-def plain_tokens_per_s(cfg: PretrainJobConfig) -> float:
+def plain_tokens_per_s(cfg: PretrainConfig) -> float:
     """The reference: model, AdamW, schedule, a for loop; nothing else."""
     torch.manual_seed(cfg.loop.seed)
     texts, _ = corpus_texts(cfg)
@@ -68,8 +69,8 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="tkre-bench-") as run_dir:
-        cfg = PretrainJobConfig(
-            run_dir=run_dir, corpus=os.path.abspath("docs/results/synthesis_wiki80_k8"),
+        cfg = PretrainConfig(
+            run_dir=run_dir, corpus=os.path.abspath("corpora/wiki80_k8_smollm2"),
             data_dir=str(data_dir().resolve()), init_from=args.model, max_length=args.max_length,
             loop=LoopSettings(max_steps=args.steps, batch_size=args.batch_size, checkpoint_every=args.steps,
                               log_every=args.steps),
@@ -77,7 +78,7 @@ def main() -> None:
         cfg.workers.num_workers, cfg.workers.cpus_per_worker, cfg.workers.max_failures = 1, float(cores), 0
         plain = plain_tokens_per_s(cfg)
         ray_train = pretrain(cfg, "mslm")["tokens_per_s"]
-    ray.shutdown()  # its worker logs end before the JSON line
+    stop_ray()  # its worker logs end before the JSON line
     print(json.dumps({
         "tokens_per_s": round(ray_train, 1),
         "tokens_per_s_plain": round(plain, 1),

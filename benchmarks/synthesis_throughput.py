@@ -19,14 +19,15 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import ray
-
-from jobs.synthesize import Endpoint, SynthJobConfig, run_on_ray
+from tkre.launch.session import init_ray, stop_ray
 from tkre.storage import open_storage
 from tkre.synth.client import ChatClient, LLMSettings
-from tkre.synth.fault_server import FaultServer, no_faults, random_429s
+from tkre.synth.config import SynthConfig
+from tkre.synth.dispatch import run_on_ray
+from tkre.synth.endpoint import Endpoint
 from tkre.synth.records import RecordStore, make_request
 from tkre.synth.server import EmbeddedServer, smollm2_folder
+from tkre.testing import FaultServer, no_faults, random_429s
 
 
 def pool_run(args, plan, label: str) -> dict:
@@ -35,7 +36,7 @@ def pool_run(args, plan, label: str) -> dict:
     answer = json.dumps({"explanation": "fixed answer"})
     with tempfile.TemporaryDirectory() as out, FaultServer(lambda m: answer, args.latency, plan,
                                                            retry_after_s=args.retry_after) as server:
-        cfg = SynthJobConfig(output=out)
+        cfg = SynthConfig(output=out)
         cfg.llm.base_url, cfg.llm.timeout_s, cfg.llm.max_attempts = server.base_url, 10.0, 8
         cfg.workers.actors, cfg.workers.in_flight, cfg.workers.batch_size = args.actors, args.in_flight, args.batch_size
         start = time.time()
@@ -78,14 +79,14 @@ def main() -> None:
     parser.add_argument("--smollm2-requests", type=int, default=32)
     parser.add_argument("--smollm2-max-tokens", type=int, default=64)
     args = parser.parse_args()
-    ray.init(logging_level="warning")
+    init_ray()
     concurrency = args.actors * args.in_flight
     bound = concurrency / args.latency
     clean = pool_run(args, no_faults, "clean")
     print(f"[bench] no faults: {clean}", file=sys.stderr)
     faulty = pool_run(args, random_429s(0.2, seed=1), "faulty")
     print(f"[bench] 20% 429s: {faulty}", file=sys.stderr)
-    ray.shutdown()
+    stop_ray()
     single = smollm2_tokens_per_s(1, 4, args.smollm2_max_tokens)
     batched = smollm2_tokens_per_s(concurrency, args.smollm2_requests, args.smollm2_max_tokens)
     print(f"[bench] SmolLM2: {single} / {batched}", file=sys.stderr)

@@ -1,134 +1,176 @@
 """eval job: episodic evaluation on unseen relations and K-shot fine-tuning of one encoder.
 
-Writes ``config.yaml``, the frozen episodes, ``results.json``, ``results.md`` and
-``episodic.png`` to ``run_dir`` (a folder or ``s3://`` prefix; ``model`` may be an ``s3://``
+Episodic: N-way K-shot episodes (seeded, or replayed from ``episodic.episodes_from``, the
+``episodes/`` folder of an earlier run), scored by prototypes for every pooling, with optional
+none-of-the-above queries (``na_rate``, ``nota_threshold``). Fine-tuning: the paper's K-shot
+protocol over seeds. Writes ``config.yaml``, the frozen episodes, ``results.json``, ``results.md``
+and ``episodic.png`` to ``run_dir`` (a folder or ``s3://`` prefix; ``model`` may be an ``s3://``
 export too), prints the tables, and ends with one JSON line.
 
-Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episodic.episodes=100]``
+Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episodic.episodes=100]`` (= ``tkre eval ...``)
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import sys
-import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from tkre.config import job_arguments, load_config, save_config
-from tkre.data.datasets import limit_per_relation, load_split
-from tkre.data.episodes import sample_episodes, save_episodes
+from tkre.config import FieldError, at_least, checked, config_yaml, job_arguments, load_config, one_of, positive
+from tkre.data.datasets import check_kshot, limit_per_relation, load_split
+from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
+from tkre.errors import user_errors
 from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.finetune import FinetuneConfig, finetune_seeds
-from tkre.eval.report import episodic_table, finetune_table, plot_episodic
-from tkre.models.encoder import RelationEncoder, default_device
-from tkre.storage import download_folder, upload_folder
+from tkre.eval.prototype import METRICS
+from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
+from tkre.report.tables import episodic_table, finetune_table, plot_episodic
+from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
+
+
+
+def parse_setting(setting: str) -> tuple[int, int]:
+    """``"5-1"`` -> (5, 1)."""
+    n_way, _, k_shot = setting.partition("-")
+    if not (n_way.isdigit() and k_shot.isdigit() and int(n_way) >= 2 and int(k_shot) >= 1):
+        raise ValueError(f"expected N-K with N >= 2 and K >= 1, such as 5-1; got {setting!r}")
+    return int(n_way), int(k_shot)
+
+
+def _settings_rule(settings: list[str]) -> str | None:
+    try:
+        return None if settings and [parse_setting(s) for s in settings] else "must list at least one N-K setting"
+    except ValueError as error:
+        return str(error)
 
 
 @dataclass
 class EpisodicConfig:
     dataset: str = "fewrel"
     split: str = "val"
-    settings: list[str] = field(default_factory=lambda: ["5-1", "5-5", "10-1", "10-5"])  # N-K
-    episodes: int = 1000
-    n_query: int = 5
+    settings: list[str] = checked(_settings_rule, lambda: ["5-1", "5-5", "10-1", "10-5"])  # N-K
+    episodes: int = positive(1000)
+    n_query: int = positive(5)  # queries per relation
     seed: int = 0
-    poolings: list[str] = field(default_factory=lambda: ["marker", "entity", "mean"])
-    metric: str = "euclidean"
-    batch_size: int = 64
-    limit_per_relation: int | None = None
+    poolings: list[str] = one_of(lambda: list(POOLINGS), POOLINGS)
+    metric: str = one_of("euclidean", METRICS)
+    na_rate: float = at_least(0.0, 0)  # none-of-the-above queries per episode, as a multiple of n_query
+    nota_threshold: float | None = None  # predict none-of-the-above below this prototype score
+    typed_markers: bool = False  # typed markers where the data has entity types
+    max_length: int = positive(256)
+    batch_size: int = positive(64)
+    limit_per_relation: int | None = positive(None)  # keep the first N instances of each relation
+    episodes_from: str | None = None  # replay the frozen episodes in this folder (an earlier run's episodes/)
 
 
 @dataclass
 class FinetuneRun:
-    dataset: str = "wiki80"
-    k_shot: int = 8
+    dataset: str = one_of("wiki80", ("wiki80", "semeval"))
+    k_shot: int = positive(8)
     seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
-    limit_per_relation: int | None = None  # of dev and test, for quick runs
+    limit_per_relation: int | None = positive(None)  # of dev and test, for quick runs
     train: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 @dataclass
-class EvalJobConfig:
+class EvalConfig:
     run_dir: str = "runs/eval"
-    model: str = "minilm"
+    model: str = "minilm"  # minilm (packaged), a folder, an s3:// export or a hub name
     data_dir: str | None = None
     episodic: EpisodicConfig | None = field(default_factory=EpisodicConfig)
     finetune: list[FinetuneRun] = field(default_factory=list)
 
 
-def parse_setting(setting: str) -> tuple[int, int]:
-    n_way, _, k_shot = setting.partition("-")
-    if not (n_way.isdigit() and k_shot.isdigit()):
-        raise ValueError(f"episodic setting {setting!r}: expected N-K such as 5-1")
-    return int(n_way), int(k_shot)
+Config = EvalConfig
 
 
-def run_episodic(cfg: EvalJobConfig, run_dir: Path, model: str) -> dict[str, dict[str, dict]]:
+def check_eval(cfg: Config) -> None:
+    if cfg.episodic is None and not cfg.finetune:
+        raise FieldError("episodic", "nothing to evaluate: set episodic or finetune")
+
+
+def load(path: str, overrides: list[str] = ()) -> Config:
+    return load_config(Config, path, overrides, check=check_eval)
+
+
+def episode_file(ep: EpisodicConfig, setting: str) -> str:
+    n_way, k_shot = parse_setting(setting)
+    return f"{ep.dataset}_{ep.split}_{n_way}w{k_shot}s.jsonl"
+
+
+def sample_or_replay(cfg: Config) -> tuple[list, dict[str, list]]:
+    """The evaluation instances and every setting's episodes: seeded samples, or the frozen ones in ``episodes_from``."""
     ep = cfg.episodic
     instances = limit_per_relation(load_split(ep.dataset, ep.split, cfg.data_dir), ep.limit_per_relation)
     episode_sets = {}
     for setting in ep.settings:
         n_way, k_shot = parse_setting(setting)
-        episode_sets[setting] = sample_episodes(instances, n_way, k_shot, ep.n_query, ep.episodes, ep.seed)
-        save_episodes(run_dir / "episodes" / f"{ep.dataset}_{ep.split}_{n_way}w{k_shot}s.jsonl", episode_sets[setting])
+        try:
+            if ep.episodes_from:
+                episode_sets[setting] = load_episodes(join(ep.episodes_from, episode_file(ep, setting)), instances)
+            else:
+                episode_sets[setting] = sample_episodes(instances, n_way, k_shot, ep.n_query, ep.episodes, ep.seed,
+                                                        ep.na_rate)
+        except (ValueError, FileNotFoundError) as error:
+            raise FieldError("episodic.settings", f"{setting} on {ep.dataset} {ep.split}: {error}") from None
+    return instances, episode_sets
+
+
+def score_episodes(ep: EpisodicConfig, model: str, instances: list, episode_sets: dict) -> dict[str, dict[str, dict]]:
+    """Accuracy per pooling and setting; each pooling encodes every instance once."""
     results = {}
     for pooling in ep.poolings:
-        print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}", file=sys.stderr)
-        encoder = RelationEncoder(model, pooling).to(default_device())
-        results[pooling] = evaluate_episode_sets(encoder, instances, episode_sets, ep.batch_size, ep.metric)
+        print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}, metric {ep.metric}", file=sys.stderr)
+        encoder = RelationEncoder(model, pooling, ep.typed_markers, ep.max_length).to(default_device())
+        results[pooling] = evaluate_episode_sets(encoder, instances, episode_sets, ep.batch_size, ep.metric,
+                                                 ep.nota_threshold)
     return results
 
 
-def evaluate(cfg: EvalJobConfig) -> dict:
-    """Runs the evaluation of ``cfg.model`` (a name, folder or ``s3://`` export) into ``cfg.run_dir`` (folder or ``s3://``)."""
-    with tempfile.TemporaryDirectory(prefix="tkre-eval-") as scratch:
-        model = cfg.model
-        if model.startswith("s3://"):
-            model = str(download_folder(model, Path(scratch) / "model"))
-        run_dir = Path(scratch) / "out" if "://" in cfg.run_dir else Path(cfg.run_dir)
-        results = evaluate_into(cfg, run_dir, model)
-        if "://" in cfg.run_dir:
-            upload_folder(run_dir, cfg.run_dir)
-    return results
+def check(cfg: Config, model_ready: bool = True) -> tuple[list, dict[str, list]]:
+    """What can fail before anything is written: the model (unless an earlier stage makes it), storage, data, episodes."""
+    if model_ready and not is_remote(cfg.model):
+        resolve_model(cfg.model)
+    open_storage(cfg.run_dir).check()
+    for ft in cfg.finetune:
+        for seed in ft.seeds:
+            check_kshot(ft.dataset, ft.k_shot, seed, cfg.data_dir)
+    return sample_or_replay(cfg) if cfg.episodic else ([], {})
 
 
-def evaluate_into(cfg: EvalJobConfig, run_dir: Path, model: str) -> dict:
-    """Writes ``config.yaml``, the frozen episodes, ``results.json``, ``results.md`` and ``episodic.png`` into ``run_dir``.
-
-    ``model`` is where the encoder ``cfg.model`` names is read from (a local copy of an ``s3://`` export).
-    """
+def run(cfg: Config) -> dict:
+    """Evaluates ``cfg.model`` into ``cfg.run_dir``; returns the results (``report``: the Markdown tables)."""
+    instances, episode_sets = check(cfg)
     start = time.perf_counter()
-    cfg = copy.deepcopy(cfg)
-    for run in cfg.finetune:
-        run.train.model = cfg.model
-    save_config(cfg, run_dir / "config.yaml")
-    results: dict = {"model": cfg.model}
-    sections = []
-    if cfg.episodic:
-        results["episodic"] = run_episodic(cfg, run_dir, model)
-        title = f"{cfg.model} on {cfg.episodic.dataset} {cfg.episodic.split}, {cfg.episodic.episodes} episodes"
-        plot_episodic(results["episodic"], run_dir / "episodic.png", title)
-        sections.append(f"## Episodic ({title}, accuracy %, 95% interval)\n\n{episodic_table(results['episodic'])}")
-    if cfg.finetune:
-        results["finetune"] = []
-        for run in cfg.finetune:
-            print(f"[eval] fine-tune {run.dataset} K={run.k_shot} seeds {run.seeds}", file=sys.stderr)
-            result = finetune_seeds(run.dataset, run.k_shot, run.seeds, dataclasses.replace(run.train, model=model),
-                                    cfg.data_dir, run.limit_per_relation)
-            results["finetune"].append({**result, "config": {**result["config"], "model": cfg.model}})
-        sections.append(f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table(results['finetune'])}")
-    results["total_seconds"] = time.perf_counter() - start
-    results["report"] = "\n\n".join(sections)
-    (run_dir / "results.md").write_text(results["report"] + "\n")
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
+        (out / CONFIG).write_text(config_yaml(cfg))
+        results: dict = {"model": cfg.model}
+        sections = []
+        if cfg.episodic:
+            for setting, episodes in episode_sets.items():
+                save_episodes(out / "episodes" / episode_file(cfg.episodic, setting), episodes)
+            results["episodic"] = score_episodes(cfg.episodic, model, instances, episode_sets)
+            title = f"{cfg.model} on {cfg.episodic.dataset} {cfg.episodic.split}, {cfg.episodic.episodes} episodes"
+            (out / "episodic.png").write_bytes(plot_episodic(results["episodic"], title))
+            sections.append(f"## Episodic ({title}, accuracy %, 95% interval)\n\n{episodic_table(results['episodic'])}")
+        if cfg.finetune:
+            results["finetune"] = []
+            for ft in cfg.finetune:
+                print(f"[eval] fine-tune {ft.dataset} K={ft.k_shot} seeds {ft.seeds}", file=sys.stderr)
+                result = finetune_seeds(ft.dataset, ft.k_shot, ft.seeds, dataclasses.replace(ft.train, model=model),
+                                        cfg.data_dir, ft.limit_per_relation)
+                results["finetune"].append({**result, "model": cfg.model, "config": {**result["config"], "model": cfg.model}})
+            sections.append(f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table(results['finetune'])}")
+        results["total_seconds"] = time.perf_counter() - start
+        results["report"] = "\n\n".join(sections)
+        (out / "results.md").write_text(results["report"] + "\n")
+        (out / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
 
-def summary_line(cfg: EvalJobConfig, results: dict) -> dict:
+def summary_line(cfg: Config, results: dict) -> dict:
     """The flat one-line summary: accuracy per split, setting and pooling; fine-tuning F1 per dataset and K."""
     summary = {"run_dir": cfg.run_dir, "total_seconds": results["total_seconds"]}
     for pooling, by_setting in results.get("episodic", {}).items():
@@ -139,13 +181,15 @@ def summary_line(cfg: EvalJobConfig, results: dict) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = job_arguments(__doc__.split("\n")[0], argv)
-    cfg = load_config(EvalJobConfig, args.config, args.set)
-    results = evaluate(cfg)
+def main(argv: list[str] | None = None, prog: str = "python -m jobs.eval") -> dict:
+    with user_errors(prog):
+        args = job_arguments(__doc__.split("\n")[0], argv, prog)
+        cfg = load(args.config, args.set)
+        results = run(cfg)
     print(results["report"])
-    print(json.dumps(summary_line(cfg, results)))
-    return results
+    summary = summary_line(cfg, results)
+    print(json.dumps(summary))
+    return summary
 
 
 if __name__ == "__main__":

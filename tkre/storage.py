@@ -1,23 +1,55 @@
-"""Files under a local folder or an ``s3://bucket/prefix``, behind one small interface.
+"""Files under a local folder or an ``s3://bucket/prefix``, behind one small interface, and the run-dir layout.
 
-S3 credentials, region and endpoint come from the standard AWS chain (``AWS_ENDPOINT_URL``
-points it at an S3-compatible store); nothing about them is stored.
+This module alone decides local versus S3. S3 credentials, region and endpoint come from the
+standard AWS chain (``AWS_ENDPOINT_URL`` points it at an S3-compatible store); nothing about them
+is stored. Folders move through boto3's managed transfers (multipart, streamed to and from disk).
+
+Every run dir holds ``config.yaml``, ``metrics.json`` and, for a training stage, ``export/`` (the
+Hugging Face encoder the next stage loads).
 
 Usage::
 
     store = open_storage("s3://bucket/runs/synth")      # or "runs/synth"
-    store.write_text("manifest.json", text)
-    store.read_text("manifest.json"); store.list("records/"); store.exists("config.yaml"); store.check()
-    upload_folder("runs/mslm/hf", "s3://bucket/runs/mslm/export"); download_folder("s3://bucket/runs/mslm/export", "/tmp/m")
-    delete_folder("s3://bucket/runs/mslm")
+    store.check()                                        # StorageError when it cannot be used
+    store.write_text("manifest.json", text); store.read_text("manifest.json"); store.list("records/")
+    export_of("s3://bucket/runs/mslm")                   # "s3://bucket/runs/mslm/export"
+    with local_copy("s3://bucket/runs/mslm/export") as folder: ...   # a local folder either way
+    with staged("s3://bucket/runs/eval") as folder: ...  # written locally, uploaded at the end
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from tkre.errors import StorageError
+
+CONFIG, METRICS, EXPORT = "config.yaml", "metrics.json", "export"
+
+
+def is_remote(uri: str | Path) -> bool:
+    """Whether ``uri`` names an object store (``s3://...``) rather than a local path."""
+    return "://" in str(uri)
+
+
+def absolute(uri: str | Path, root: str | Path | None = None) -> str:
+    """A local path made absolute against ``root`` (default: the working dir); a remote URI as is."""
+    if is_remote(uri):
+        return str(uri)
+    return os.path.abspath(os.path.join(root or os.getcwd(), os.path.expanduser(str(uri))))
+
+
+def join(uri: str | Path, *names: str) -> str:
+    """``uri/name/...`` for a folder or an ``s3://`` prefix."""
+    return "/".join([str(uri).rstrip("/"), *names])
+
+
+def export_of(run_dir: str | Path) -> str:
+    """Where a training run dir keeps its exported encoder."""
+    return join(run_dir, EXPORT)
 
 
 class LocalStorage:
@@ -42,10 +74,10 @@ class LocalStorage:
         return (self.root / name).exists()
 
     def check(self) -> None:
-        """Raises ``PermissionError`` when the folder cannot be created or written."""
+        """Raises ``StorageError`` when the folder cannot be created or written."""
         existing = next(p for p in [self.root.absolute(), *self.root.absolute().parents] if p.exists())
-        if not os.access(existing, os.W_OK):
-            raise PermissionError(f"{existing} is not writable")
+        if not existing.is_dir() or not os.access(existing, os.W_OK):
+            raise StorageError(f"{self.uri}: cannot write there ({existing} is not a writable folder)")
 
     def delete_all(self) -> None:
         """Removes the folder and everything under it."""
@@ -58,6 +90,14 @@ class LocalStorage:
             return []
         return sorted(str(p.relative_to(self.root)) for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
 
+    def put_file(self, name: str, path: Path) -> None:
+        target = self.root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+
+    def get_file(self, name: str, path: Path) -> None:
+        shutil.copyfile(self.root / name, path)
+
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode())
 
@@ -66,14 +106,14 @@ class LocalStorage:
 
 
 class S3Storage(LocalStorage):
-    """A prefix in an S3 bucket; each write is one PUT, so a reader never sees half a file."""
+    """A prefix in an S3 bucket; each write is one object, so a reader never sees half a file."""
 
     def __init__(self, uri: str):
         import boto3
 
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         if not bucket:
-            raise ValueError(f"{uri!r}: expected s3://bucket/prefix")
+            raise StorageError(f"{uri!r}: expected s3://bucket/prefix")
         self.uri, self.bucket, self.prefix = uri, bucket, prefix.strip("/")
         self.s3 = boto3.client("s3")
 
@@ -86,6 +126,12 @@ class S3Storage(LocalStorage):
     def read_bytes(self, name: str) -> bytes:
         return self.s3.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
 
+    def put_file(self, name: str, path: Path) -> None:
+        self.s3.upload_file(str(path), self.bucket, self._key(name))  # managed: multipart for large files
+
+    def get_file(self, name: str, path: Path) -> None:
+        self.s3.download_file(self.bucket, self._key(name), str(path))  # streamed to disk
+
     def exists(self, name: str) -> bool:
         try:
             self.s3.head_object(Bucket=self.bucket, Key=self._key(name))
@@ -96,8 +142,20 @@ class S3Storage(LocalStorage):
         return True
 
     def check(self) -> None:
-        """Raises boto3's error when the bucket is missing or the credentials cannot reach it."""
-        self.s3.head_bucket(Bucket=self.bucket)
+        """Raises ``StorageError`` when the bucket is missing or the credentials or endpoint cannot reach it."""
+        import botocore.exceptions as bex
+
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except bex.NoCredentialsError:
+            raise StorageError(f"{self.uri}: no S3 credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID / "
+                               f"AWS_SECRET_ACCESS_KEY, or run where an instance role gives them)") from None
+        except (bex.EndpointConnectionError, bex.ConnectTimeoutError) as error:
+            raise StorageError(f"{self.uri}: cannot reach the S3 endpoint ({error})") from None
+        except bex.ClientError as error:
+            code = error.response["Error"]["Code"]
+            why = {"404": "no such bucket", "NoSuchBucket": "no such bucket", "403": "access denied"}.get(code, code)
+            raise StorageError(f"{self.uri}: {why} (bucket {self.bucket})") from None
 
     def delete_all(self) -> None:
         """Removes every object under the prefix (1000 per request)."""
@@ -123,11 +181,13 @@ def delete_folder(uri: str) -> None:
 
 
 def upload_folder(local: str | Path, uri: str) -> None:
-    """Copies every file under the folder ``local`` to ``uri`` (a folder or ``s3://`` prefix)."""
+    """Copies every file under the folder ``local`` to ``uri`` (a folder or ``s3://`` prefix), replacing what was there."""
+    if not is_remote(uri):
+        shutil.rmtree(uri, ignore_errors=True)
     store = open_storage(uri)
     for path in sorted(Path(local).rglob("*")):
         if path.is_file():
-            store.write_bytes(str(path.relative_to(local)), path.read_bytes())
+            store.put_file(str(path.relative_to(local)), path)
 
 
 def download_folder(uri: str, local: str | Path) -> Path:
@@ -135,9 +195,31 @@ def download_folder(uri: str, local: str | Path) -> Path:
     store = open_storage(uri)
     names = store.list("")
     if not names:
-        raise FileNotFoundError(f"{uri}: no files there")
+        raise StorageError(f"{uri}: no files there")
     for name in names:
         path = Path(local) / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(store.read_bytes(name))
+        store.get_file(name, path)
     return Path(local)
+
+
+@contextlib.contextmanager
+def local_copy(uri: str):
+    """A local folder holding ``uri``: the folder itself, or a temporary download of an ``s3://`` prefix."""
+    if not is_remote(uri):
+        yield str(uri)
+        return
+    with tempfile.TemporaryDirectory(prefix="tkre-copy-") as scratch:
+        yield str(download_folder(uri, Path(scratch) / "copy"))
+
+
+@contextlib.contextmanager
+def staged(uri: str):
+    """A local folder to write ``uri``'s files into: the folder itself, or a temporary one uploaded at the end."""
+    if not is_remote(uri):
+        Path(uri).mkdir(parents=True, exist_ok=True)
+        yield Path(uri)
+        return
+    with tempfile.TemporaryDirectory(prefix="tkre-out-") as scratch:
+        yield Path(scratch)
+        upload_folder(scratch, uri)

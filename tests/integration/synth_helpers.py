@@ -1,11 +1,11 @@
-"""A scripted OpenAI-compatible LLM for the synthesis tests (served by ``tkre.synth.fault_server``)."""
+"""A scripted OpenAI-compatible LLM for the synthesis tests (served by ``tkre.testing``)."""
 
 import json
 import re
 
-from tkre.synth.fault_server import FAULTS
+from tkre.testing import FAULTS
 
-SMOKE = "jobs/configs/synthesize/smoke.yaml"
+SMOKE = "jobs/configs/synth/smoke.yaml"
 
 
 def fake_llm(messages):

@@ -82,7 +82,7 @@ def test_rayjob_manifests_have_what_kuberay_requires(path):
 
 def test_the_paper_scale_pipeline_config_passes_every_check_of_the_pipeline(tmp_path, monkeypatch):
     from jobs.pipeline import load
-    from tkre.synth.fault_server import FaultServer
+    from tkre.testing import FaultServer
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # roberta-large comes from the hub on a cluster
     with FaultServer(lambda messages: "{}") as endpoint:  # stands in for the hosted LLM: reachable

@@ -23,39 +23,99 @@ def last_json(stdout):
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_tkre_eval_episodic_on_a_fewrel_slice(tmp_path):
-    frozen = tmp_path / "eps.jsonl"
-    common = ["-m", "tkre.cli", "eval", "episodic", "--data", "fewrel", "--split", "val", "--n-way", "5", "--k-shot", "1",
-              "--episodes", "40", "--seed", "0", "--model", "minilm", "--limit-per-relation", "12", "--n-query", "2"]
-    first = run(*common, "--save-episodes", str(frozen))
+FRONT_DOORS = {"tkre": ("-m", "jobs.cli"), "python -m jobs": ()}
+JOBS = {"data": "data", "synth": "synth", "mslm": "mslm", "scl": "scl", "meta-train": "meta_train", "eval": "eval",
+        "sweep": "sweep", "pipeline": "pipeline", "report": "report"}
+
+
+def command(door: str, job: str, *args: str) -> list[str]:
+    """The same job through either front door: ``tkre <job> ...`` or ``python -m jobs.<module> ...``."""
+    return [*FRONT_DOORS[door], job, *args] if door == "tkre" else ["-m", f"jobs.{JOBS[job]}", *args]
+
+
+def test_every_job_takes_the_same_arguments_through_both_front_doors():
+    from jobs.cli import COMMANDS
+
+    assert {name: module for name, (module, _) in COMMANDS.items()} == JOBS
+    assert {p.stem for p in (REPO / "jobs").glob("*.py")} - {"__init__", "cli"} == set(JOBS.values())
+    for job in JOBS:
+        tkre, module = (" ".join(run(*command(door, job, "--help")).stdout.split()) for door in FRONT_DOORS)
+        assert tkre.replace(f"tkre {job}", "PROG") == module.replace(f"python -m jobs.{JOBS[job]}", "PROG"), job
+    assert "commands:" in run("-m", "jobs.cli", "--help").stdout
+    unknown = run("-m", "jobs.cli", "pretrain", check=False)
+    assert unknown.returncode == 2 and "unknown command 'pretrain'" in unknown.stderr
+
+
+EVAL_SLICE = ["--set", "episodic.settings=[5-1]", "--set", "episodic.episodes=40", "--set", "episodic.n_query=2",
+              "--set", "episodic.poolings=[marker]", "--set", "episodic.limit_per_relation=12", "--set", "finetune=[]"]
+
+
+def test_tkre_eval_on_a_fewrel_slice_replays_its_frozen_episodes(tmp_path):
+    first = run(*command("tkre", "eval", "--config", "jobs/configs/eval/smoke.yaml", "--set", f"run_dir={tmp_path / 'a'}",
+                         *EVAL_SLICE))
     result = last_json(first.stdout)
-    assert EPISODIC_KEYS <= set(result)
-    assert (result["episodes"], result["n_way"], result["k_shot"]) == (40, 5, 1)
-    assert result["unique_instances"] <= 16 * 12
-    assert 0.2 < result["accuracy"] <= 1.0 and 0 < result["ci95"] < 0.2  # chance is 0.2
+    assert 0.2 < result["val/acc_5w1s/marker"] <= 1.0  # chance is 0.2
     assert "encode" in first.stderr  # the progress bar
-    assert len(frozen.read_text().splitlines()) == 40
-    replay = last_json(run(*common, "--episodes-file", str(frozen)).stdout)
-    assert replay["accuracy"] == result["accuracy"]
+    frozen = tmp_path / "a" / "episodes"
+    assert len((frozen / "fewrel_val_5w1s.jsonl").read_text().splitlines()) == 40
+    replay = run(*command("python -m jobs", "eval", "--config", "jobs/configs/eval/smoke.yaml",
+                          "--set", f"run_dir={tmp_path / 'b'}", *EVAL_SLICE, "--set", f"episodic.episodes_from={frozen}",
+                          "--set", "episodic.seed=7"))
+    assert last_json(replay.stdout)["val/acc_5w1s/marker"] == result["val/acc_5w1s/marker"]
 
 
-def test_malformed_data_stops_with_file_record_and_field(tmp_path):
-    bad = tmp_path / "fewrel"
-    bad.mkdir()
-    good = json.loads((Path(os.environ["TKRE_DATA_DIR"]) / "fewrel/val_wiki.json").read_text())
-    good["P177"][3]["h"][2] = [[999]]
-    (bad / "val_wiki.json").write_text(json.dumps(good))
-    result = run("-m", "tkre.cli", "eval", "episodic", "--data-dir", str(tmp_path), "--episodes", "5", check=False)
-    assert result.returncode == 2
-    assert f"{bad / 'val_wiki.json'}: record P177[3]: field 'h'" in result.stderr and "out of range" in result.stderr
-
-
-def test_tkre_finetune_prints_per_seed_and_mean():
-    result = last_json(run("-m", "tkre.cli", "finetune", "--data", "semeval", "--k-shot", "2", "--seeds", "13,21",
-                           "--epochs", "1", "--limit-per-relation", "3", "--model", "minilm").stdout)
+def test_tkre_eval_fine_tunes_with_per_seed_and_mean(tmp_path):
+    run(*command("tkre", "eval", "--config", "jobs/configs/eval/smoke.yaml", "--set", f"run_dir={tmp_path}",
+                 "--set", "episodic=null", "--set", "finetune=[{dataset: semeval, k_shot: 2, seeds: [13, 21], "
+                 "limit_per_relation: 3, train: {epochs: 1}}]"))
+    result = json.loads((tmp_path / "results.json").read_text())["finetune"][0]
     assert [r["seed"] for r in result["per_seed"]] == [13, 21]
     assert result["test_size"] == 19 * 3 - 2  # Entity-Destination(e2,e1) has one test instance
     assert 0 <= result["test_f1_mean"] <= 1 and result["test_f1_std"] >= 0
+
+
+def bad_fewrel(tmp_path):
+    bad = tmp_path / "data" / "fewrel"
+    bad.mkdir(parents=True)
+    good = json.loads((Path(os.environ["TKRE_DATA_DIR"]) / "fewrel/val_wiki.json").read_text())
+    good["P177"][3]["h"][2] = [[999]]
+    (bad / "val_wiki.json").write_text(json.dumps(good))
+    return bad / "val_wiki.json"
+
+
+S3_NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_PROFILE": None, "AWS_ENDPOINT_URL": None, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                     "AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.mark.parametrize("door", FRONT_DOORS)
+def test_each_class_of_error_is_one_line_with_exit_status_2_and_nothing_written(tmp_path, door, free_port):
+    out = tmp_path / "out"
+    broken = bad_fewrel(tmp_path)
+    eval_job = ["--config", "jobs/configs/eval/smoke.yaml", "--set", f"run_dir={out}"]
+    cases = [  # (job and arguments, extra environment, what the line says)
+        (("eval", *eval_job, "--set", "episodic.episodes=0"), {}, "--set episodic.episodes=0: episodic.episodes: must be > 0"),
+        (("eval", "--config", "jobs/configs/eval/nothing.yaml"), {}, "jobs/configs/eval/nothing.yaml: no such config file"),
+        (("eval", *eval_job, "--set", "model=/no/such/model"), {}, "model '/no/such/model': no such model folder"),
+        (("eval", *eval_job, "--set", "model=org/not-cached"), {"HF_HUB_OFFLINE": "1"},
+         "model 'org/not-cached': no such folder, and not in the hub cache while HF_HUB_OFFLINE=1"),
+        (("eval", *eval_job, "--set", f"data_dir={broken.parents[1]}", "--set", "finetune=[]"), {},
+         f"{broken}: record P177[3]: field 'h'"),
+        (("eval", *eval_job[:2], "--set", "run_dir=s3://tkre-no-bucket/eval"), S3_NO_CREDENTIALS,
+         "s3://tkre-no-bucket/eval: no S3 credentials"),
+        (("synth", "--config", "jobs/configs/synth/smoke.yaml", "--set", f"output={out}",
+          "--set", f"llm.base_url=http://user:pw@127.0.0.1:{free_port()}/v1"), {}, "cannot connect"),
+        (("mslm", "--config", "jobs/configs/mslm/smoke.yaml", "--set", f"run_dir={out}", "--set", "loop.max_steps=-3"), {},
+         "--set loop.max_steps=-3: loop.max_steps: must be > 0, got -3"),
+    ]
+    for (job, *args), env, message in cases:
+        result = subprocess.run([sys.executable, *command(door, job, *args)], cwd=REPO, capture_output=True, text=True,
+                                env={k: v for k, v in {**os.environ, **env}.items() if v is not None}, timeout=300)
+        prog = f"tkre {job}" if door == "tkre" else f"python -m jobs.{JOBS[job]}"
+        assert result.returncode == 2, (job, args, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        assert lines[-1].startswith(f"{prog}: error: ") and message in lines[-1], (job, args, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr and "pw" not in result.stderr
+        assert not out.exists(), (job, args)
 
 
 @pytest.mark.timeout(600)
@@ -72,10 +132,10 @@ def test_eval_job_smoke_writes_its_artifacts(tmp_path):
 
 
 def test_tkre_synth_rejects_unknown_config_keys_before_any_work(tmp_path):
-    result = run("-m", "tkre.cli", "synth", "--config", "jobs/configs/synthesize/smoke.yaml",
-                 "--set", f"output={tmp_path / 'out'}", "--set", "llm.temperature=0.5", check=False)
+    result = run(*command("tkre", "synth", "--config", "jobs/configs/synth/smoke.yaml",
+                          "--set", f"output={tmp_path / 'out'}", "--set", "llm.temperature=0.5"), check=False)
     assert result.returncode == 2
-    assert "smoke.yaml" in result.stderr and "config.llm: unknown keys ['temperature']" in result.stderr
+    assert "--set llm.temperature=0.5: llm.temperature: unknown key; llm has" in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -85,7 +145,7 @@ def test_tkre_synth_fails_fast_when_the_endpoint_is_unreachable(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = run("-m", "tkre.cli", "synth", "--config", "jobs/configs/synthesize/smoke.yaml", "--set", f"output={tmp_path}",
+    result = run(*command("tkre", "synth"), "--config", "jobs/configs/synth/smoke.yaml", "--set", f"output={tmp_path}",
                  "--set", f"llm.base_url=http://user:pw@127.0.0.1:{port}/v1", check=False)
     assert result.returncode == 2
     assert f"llm.base_url http://127.0.0.1:{port}/v1: cannot connect" in result.stderr and "pw" not in result.stderr
@@ -94,11 +154,11 @@ def test_tkre_synth_fails_fast_when_the_endpoint_is_unreachable(tmp_path):
 
 def test_tkre_synth_runs_the_job_and_prints_its_summary(tmp_path):
     from synth_helpers import fake_llm, overrides
-    from tkre.synth.fault_server import FaultServer
+    from tkre.testing import FaultServer
 
     with FaultServer(fake_llm) as server:
         sets = overrides(tmp_path, server.base_url, relations=1, per_relation=2)
-        result = run("-m", "tkre.cli", "synth", "--config", "jobs/configs/synthesize/smoke.yaml",
+        result = run(*command("tkre", "synth"), "--config", "jobs/configs/synth/smoke.yaml",
                      *[x for s in sets for x in ("--set", s)])
     summary = last_json(result.stdout)
     assert (summary["explanations"], summary["synthetic"], summary["stopped_by"]) == (2, 2, None)
@@ -107,10 +167,10 @@ def test_tkre_synth_runs_the_job_and_prints_its_summary(tmp_path):
 
 def test_tkre_sweep_refuses_a_bad_space_before_starting_ray(tmp_path):
     space = tmp_path / "space.yaml"
-    space.write_text("base: jobs/configs/pretrain_scl/sweep_smoke.yaml\nmetric: val/acc\n"
+    space.write_text("base: jobs/configs/scl/sweep_smoke.yaml\nmetric: val/acc\n"
                      "param_space:\n  scl.temperture: {loguniform: [0.02, 0.5]}\n")
-    for module in (("-m", "tkre.cli", "sweep"), ("-m", "jobs.sweep")):
-        result = run(*module, "--space", str(space), "--storage", str(tmp_path / "sweeps"), check=False)
+    for door in FRONT_DOORS:
+        result = run(*command(door, "sweep", "--space", str(space), "--storage", str(tmp_path / "sweeps")), check=False)
         assert result.returncode == 2 and "Traceback" not in result.stderr
-        assert f"{space}: param_space keys ['scl.temperture'] are not keys of PretrainJobConfig" in result.stderr
+        assert f"{space}: param_space keys ['scl.temperture'] are not keys of PretrainConfig" in result.stderr
         assert not (tmp_path / "sweeps").exists()

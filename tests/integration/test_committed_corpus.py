@@ -4,7 +4,7 @@ from pathlib import Path
 
 from tkre.data.pretrain import pretraining_texts, read_synthesis, support_of
 
-CORPUS = Path(__file__).resolve().parents[2] / "docs" / "results" / "synthesis_wiki80_k8"
+CORPUS = Path(__file__).resolve().parents[2] / "corpora" / "wiki80_k8_smollm2"
 
 
 def test_the_committed_corpus_matches_its_support_set(data_dir):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 import torch
 from safetensors.torch import load_file
 
@@ -40,8 +42,11 @@ def test_training_relations_exclude_every_fewrel_val_relation():
 
 
 def test_tkre_meta_train_names_what_the_data_cannot_give(tmp_path, capsys):
-    from tkre.cli import main as tkre
+    from jobs.cli import main as tkre
 
-    rc = tkre(["meta-train", "--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={tmp_path}",
-               "--set", "n_way=100"])
-    assert rc == 2 and "100-way episodes need 100 relations, data has 64" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit:
+        tkre(["meta-train", "--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={tmp_path}",
+              "--set", "n_way=100"])
+    assert exit.value.code == 2
+    assert "tkre meta-train: error: 100-way episodes need 100 relations, data has 64" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written

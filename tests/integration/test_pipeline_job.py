@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from synth_helpers import fake_llm
-from tkre.synth.fault_server import FaultServer
+from tkre.testing import FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = "jobs/configs/pipeline/smoke.yaml"

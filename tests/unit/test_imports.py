@@ -1,32 +1,72 @@
-"""Models, losses, data, evaluation and parsing stay free of Ray, DeepSpeed and the OpenAI client."""
+"""The house rules on imports, read from the source (imports inside functions too) and checked at import time.
 
+- nothing in ``tkre/`` imports ``jobs``;
+- only ``tkre/launch`` imports ``ray.train`` or ``ray.tune``;
+- models, losses, data and eval import none of ray, deepspeed or openai.
+"""
+
+import ast
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import tkre
 
-PURE = ("tkre.data", "tkre.models", "tkre.losses", "tkre.eval", "tkre.train", "tkre.synth")
-OPENAI_ALLOWED = ("tkre.synth.client", "tkre.synth.worker")  # the synth package's API side; still no Ray
+pytestmark = pytest.mark.unit
+ROOT = Path(tkre.__file__).parent
+PURE = ("models", "losses", "data", "eval")
 
 
-def imports_after(modules: list[str]) -> set[str]:
-    code = (
-        "import importlib, json, sys\n"
-        f"for m in {modules!r}: importlib.import_module(m)\n"
-        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
-    )
+def imported_names(path: Path) -> set[str]:
+    """Every module an ``import`` or ``from ... import`` in the file names, at any depth of the file."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def library_files() -> dict[str, set[str]]:
+    return {str(p.relative_to(ROOT.parent)): imported_names(p) for p in sorted(ROOT.rglob("*.py"))}
+
+
+def under(name: str, *tops: str) -> bool:
+    return any(name == t or name.startswith(t + ".") for t in tops)
+
+
+def test_the_walk_sees_imports_inside_functions(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("def f():\n    from ray.train import report\n    import jobs.eval\n")
+    assert {"ray.train", "ray.train.report", "jobs.eval"} <= imported_names(source)
+
+
+def test_nothing_in_the_library_imports_the_jobs():
+    offenders = {f: sorted(n for n in names if under(n, "jobs")) for f, names in library_files().items()}
+    assert not {f: n for f, n in offenders.items() if n}
+
+
+def test_only_launch_imports_ray_train_or_ray_tune():
+    offenders = {f: sorted(n for n in names if under(n, "ray.train", "ray.tune"))
+                 for f, names in library_files().items() if not f.startswith("tkre/launch/")}
+    assert not {f: n for f, n in offenders.items() if n}
+    assert any(under(n, "ray.train") for n in library_files()["tkre/launch/ray_train.py"])  # the walk finds them
+
+
+def test_models_losses_data_and_eval_import_no_ray_deepspeed_or_openai():
+    pure = {f: names for f, names in library_files().items() if f.split("/")[1] in PURE}
+    assert {"tkre/models/encoder.py", "tkre/eval/episodic.py", "tkre/data/masking.py", "tkre/losses/scl.py"} <= set(pure)
+    offenders = {f: sorted(n for n in names if under(n, "ray", "deepspeed", "openai")) for f, names in pure.items()}
+    assert not {f: n for f, n in offenders.items() if n}
+    # nor through what they import
+    modules = [m.name for m in pkgutil.walk_packages(tkre.__path__, "tkre.") if m.name.split(".")[1] in PURE]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'deepspeed', 'openai'}))\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    return set(eval(out.strip().splitlines()[-1]))  # a JSON list of names
-
-
-def test_pure_packages_do_not_import_ray_deepspeed_or_openai():
-    modules = [m.name for m in pkgutil.walk_packages(tkre.__path__, "tkre.") if m.name.startswith(PURE)]
-    assert {"tkre.models.encoder", "tkre.eval.episodic", "tkre.synth.parsing", "tkre.synth.validation",
-            "tkre.data.masking", "tkre.losses.scl"} <= set(modules)
-    pure = [m for m in modules if m not in OPENAI_ALLOWED]
-    assert not imports_after(pure) & {"ray", "deepspeed", "openai"}
-
-
-def test_the_synthesis_worker_needs_the_openai_client_but_not_ray():
-    assert not imports_after(list(OPENAI_ALLOWED)) & {"ray", "deepspeed"}
+    assert out.strip().splitlines()[-1] == "[]"

@@ -6,7 +6,7 @@ import pytest
 
 from tkre.storage import open_storage
 from tkre.synth.client import ChatClient, LLMSettings, RequestFailed
-from tkre.synth.fault_server import FaultServer, first_attempt_faults
+from tkre.testing import FaultServer, first_attempt_faults
 from tkre.synth.records import RecordStore, make_request
 from tkre.synth.worker import SynthesisWorker
 
@@ -78,7 +78,7 @@ def test_the_api_key_comes_from_the_environment(monkeypatch):
 def test_an_endpoint_that_refuses_the_key_is_caught_before_any_request_without_showing_it(monkeypatch):
     import contextlib
 
-    from jobs.synthesize import Endpoint
+    from tkre.synth.endpoint import Endpoint
 
     monkeypatch.delenv("TKRE_TEST_KEY", raising=False)
     with FaultServer(echo, api_key="sk-right") as server:

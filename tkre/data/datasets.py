@@ -17,6 +17,7 @@ import numpy as np
 
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.readers import read_fewrel, read_label_map, read_pid2name, read_semeval, read_tacred
+from tkre.errors import ConfigError, DataMissing
 
 DATASETS = ("fewrel", "wiki80", "semeval")
 NO_RELATION = {"fewrel": None, "wiki80": None, "semeval": "Other"}
@@ -27,7 +28,7 @@ def data_dir(path: str | Path | None = None) -> Path:
     """The data folder: ``path``, else ``$TKRE_DATA_DIR``, else ``./data``; must exist."""
     root = Path(path or os.environ.get("TKRE_DATA_DIR") or "data").expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(
+        raise DataMissing(
             f"data folder {root} not found: run `tkre data fetch --dest {root}` "
             "or point TKRE_DATA_DIR at a folder holding fewrel/, wiki80/ and semeval/"
         )
@@ -42,12 +43,12 @@ def split_path(dataset: str, split: str, root: Path) -> Path:
         "semeval": {"train": "semeval/train.txt", "dev": "semeval/dev.txt", "val": "semeval/dev.txt", "test": "semeval/test.txt"},
     }
     if dataset not in files:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if split not in files[dataset]:
-        raise ValueError(f"dataset {dataset!r} has no split {split!r}; choose one of {', '.join(files[dataset])}")
+        raise ConfigError(f"dataset {dataset!r} has no split {split!r}; choose one of {', '.join(files[dataset])}")
     path = root / files[dataset][split]
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run `tkre data fetch --dest {root}`")
+        raise DataMissing(f"{path} not found: run `tkre data fetch --dest {root}`")
     return path
 
 
@@ -91,13 +92,23 @@ def sample_kshot(instances: list[RelationInstance], k: int, seed: int, exclude: 
     return chosen
 
 
+def check_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) -> None:
+    """Fails like ``load_kshot`` when the split is not there, without reading it."""
+    if dataset == "wiki80":
+        folder = data_dir(root) / "wiki80" / "k-shot" / f"{k}-{seed}"
+        if not folder.is_dir():
+            raise DataMissing(f"{folder} not found: Wiki80 ships K in 8/16/32 and seeds {WIKI80_SEEDS}")
+    else:
+        split_path(dataset, "train", data_dir(root))
+
+
 def load_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) -> KShotTask:
     """Wiki80: the shipped ``k-shot/K-SEED`` splits; SemEval: K train + K dev per class sampled from train."""
     root = data_dir(root)
     if dataset == "wiki80":
         folder = root / "wiki80" / "k-shot" / f"{k}-{seed}"
         if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} not found: Wiki80 ships K in 8/16/32 and seeds {WIKI80_SEEDS}")
+            raise DataMissing(f"{folder} not found: Wiki80 ships K in 8/16/32 and seeds {WIKI80_SEEDS}")
         train, dev = read_tacred(folder / "train.json"), read_tacred(folder / "dev.json")
         test = load_split("wiki80", "test", root)
         label_file = root / "wiki80" / "rel2id.json"
@@ -109,12 +120,12 @@ def load_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) 
         test = load_split("semeval", "test", root)
         label_file = root / "semeval" / "rel2id.json"
     else:
-        raise ValueError(f"K-shot fine-tuning supports wiki80 and semeval, not {dataset!r}")
+        raise ConfigError(f"K-shot fine-tuning supports wiki80 and semeval, not {dataset!r}")
     label2id = read_label_map(label_file)
     for name, part in (("train", train), ("dev", dev), ("test", test)):
         unknown = sorted({x.relation for x in part} - set(label2id))
         if unknown:
-            raise ValueError(f"{dataset} {name}: relations {unknown} are not in {label_file}")
+            raise ConfigError(f"{dataset} {name}: relations {unknown} are not in {label_file}")
     return KShotTask(train, dev, test, label2id, NO_RELATION[dataset])
 
 
@@ -126,7 +137,7 @@ def kshot_support(task: KShotTask, relations: str = "all", max_relations: int | 
     order are kept, then the first ``max_per_relation`` instances of each.
     """
     if relations not in ("all", "disjoint_from_fewrel_val"):
-        raise ValueError(f"support.relations: expected all or disjoint_from_fewrel_val, got {relations!r}")
+        raise ConfigError(f"support.relations: expected all or disjoint_from_fewrel_val, got {relations!r}")
     held_out = fewrel_val_relation_names(root) if relations == "disjoint_from_fewrel_val" else set()
     names = set(sorted({x.relation for x in task.train} - held_out)[:max_relations])
     return limit_per_relation([x for x in task.train if x.relation in names], max_per_relation)
@@ -139,7 +150,7 @@ def fewrel_val_relation_names(root: str | Path | None = None) -> set[str]:
     pids = {x.relation for x in read_fewrel(split_path("fewrel", "val", root))}
     missing = sorted(pids - set(pid2name))
     if missing:
-        raise ValueError(f"{root / 'fewrel' / 'pid2name.json'}: no name for relations {missing}")
+        raise ConfigError(f"{root / 'fewrel' / 'pid2name.json'}: no name for relations {missing}")
     return {pid2name[p][0] for p in pids}
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tkre.errors import ConfigError
 from tkre.data.instance import DataError, RelationInstance, group_by_relation
 
 
@@ -60,10 +61,10 @@ def sample_episodes(
     groups = group_by_relation(instances)
     need_rel = n_way + (1 if na_rate > 0 else 0)
     if len(groups) < need_rel:
-        raise ValueError(f"{n_way}-way episodes{' with none-of-the-above' if na_rate > 0 else ''} need {need_rel} relations, data has {len(groups)}")
+        raise ConfigError(f"{n_way}-way episodes{' with none-of-the-above' if na_rate > 0 else ''} need {need_rel} relations, data has {len(groups)}")
     short = {name: len(ids) for name, ids in groups.items() if len(ids) < k_shot + n_query}
     if short:
-        raise ValueError(f"relations with fewer than K+Q={k_shot + n_query} instances: {short}")
+        raise ConfigError(f"relations with fewer than K+Q={k_shot + n_query} instances: {short}")
     return [sample_episode(groups, n_way, k_shot, n_query, na_rate, seed, i) for i in range(episodes)]
 
 

@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tkre.errors import ConfigError, UserError
+
 HOMES = {
     "fewrel": "https://raw.githubusercontent.com/thunlp/FewRel/master/data/",
     "wiki80": "https://raw.githubusercontent.com/hanjiale/GenPT/main/data/wiki80/",
@@ -68,6 +70,14 @@ SHA256 = {
 }
 
 
+class DownloadFailed(UserError, ConnectionError):
+    """A dataset file that could not be downloaded."""
+
+
+class ChecksumMismatch(UserError, ValueError):
+    """A downloaded file whose sha256 is not the expected one; nothing was written."""
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -84,7 +94,7 @@ def _download(url: str, target: Path, expected: str, timeout: float, dataset: st
                 out.write(block)
     except (urllib.error.URLError, TimeoutError, OSError) as e:
         partial.unlink(missing_ok=True)
-        raise ConnectionError(
+        raise DownloadFailed(
             f"cannot download {url}: {getattr(e, 'reason', e)}. Without a network: run `tkre data fetch --dest DIR` "
             f"on a machine that has one (or download {HOMES[dataset]} by hand into DIR/{dataset}/, same layout), "
             f"copy DIR here and set TKRE_DATA_DIR=DIR; or pass --mirror {dataset}=URL for a reachable copy."
@@ -92,7 +102,7 @@ def _download(url: str, target: Path, expected: str, timeout: float, dataset: st
     got = sha256_of(partial)
     if got != expected:
         partial.unlink()
-        raise ValueError(f"{url}: sha256 {got} does not match the expected {expected}; nothing was written to {target}")
+        raise ChecksumMismatch(f"{url}: sha256 {got} does not match the expected {expected}; nothing was written to {target}")
     os.replace(partial, target)
 
 
@@ -103,7 +113,7 @@ def fetch(dest: str | Path = "data", only: list[str] | None = None, base_urls: d
     names = only or list(SHA256)
     unknown = sorted(set(names) - set(SHA256))
     if unknown:
-        raise ValueError(f"unknown datasets {unknown}; choose from {', '.join(SHA256)}")
+        raise ConfigError(f"--only: unknown datasets {unknown}; choose from {', '.join(SHA256)}")
     homes = {**HOMES, **(base_urls or {})}
     downloaded = present = 0
     for name in names:

@@ -7,13 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class DataError(ValueError):
-    """Malformed input: names the file, the record and the field."""
-
-    def __init__(self, path: object, record: object, field: str, problem: str):
-        self.path, self.record, self.field, self.problem = str(path), record, field, problem
-        super().__init__(f"{path}: record {record}: field '{field}': {problem}")
+from tkre.errors import DataError  # noqa: F401 - the readers raise it from here
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,16 @@ from dataclasses import dataclass
 
 import torch
 
+from tkre.config import fraction
+
 OTHER, ENTITY, RELATION, SPECIAL = 0, 1, 2, 3  # token regions
 
 
 @dataclass(frozen=True)
 class MaskingRates:
-    relation: float = 0.8
-    entity: float = 0.5
-    other: float = 0.2
+    relation: float = fraction(0.8)
+    entity: float = fraction(0.5)
+    other: float = fraction(0.2)
 
 
 @dataclass(frozen=True)

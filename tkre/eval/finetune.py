@@ -19,6 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from tkre.config import at_least, fraction, positive
 from tkre.data.datasets import KShotTask, limit_per_relation, load_kshot
 from tkre.eval.metrics import mean_std, micro_f1
 from tkre.models.encoder import Features, RelationEncoder, default_device
@@ -30,16 +31,16 @@ class FinetuneConfig:
     """Hyper-parameters of one K-shot fine-tuning run."""
 
     model: str = "minilm"
-    epochs: int = 20
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    lr: float = 3e-5
-    eps: float = 1e-6
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    dropout: float = 0.1
-    max_length: int = 256
+    epochs: int = positive(20)
+    batch_size: int = positive(16)
+    eval_batch_size: int = positive(64)
+    lr: float = positive(3e-5)
+    eps: float = positive(1e-6)
+    weight_decay: float = at_least(0.01, 0)
+    warmup_ratio: float = fraction(0.1)
+    max_grad_norm: float = positive(1.0)
+    dropout: float = fraction(0.1)
+    max_length: int = positive(256)
     typed_markers: bool = True
 
 

@@ -21,27 +21,32 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from tkre.config import at_least, checked, one_of, positive
 from tkre.data.datasets import data_dir, limit_per_relation, load_split, split_path
 from tkre.data.episodes import sample_episodes
 from tkre.eval.episodic import evaluate_episode_sets
-from tkre.models.encoder import RelationEncoder
+from tkre.models.encoder import POOLINGS, RelationEncoder
+
+
+def _positive_ints(values: list[int]) -> str | None:
+    return None if values and all(v > 0 for v in values) else f"must be a non-empty list of K > 0, got {values!r}"
 
 
 @dataclass
 class ValidationConfig:
     data: str = "wiki80"
-    split: str = "dev"
-    holdout: int = 16  # corpus relations held out of pre-training and validated on
+    split: str = checked(lambda v: "validation never reads a test split" if v == "test" else None, "dev")
+    holdout: int = positive(16)  # corpus relations held out of pre-training and validated on
     holdout_seed: int = 0
-    n_way: int = 5
-    k_shots: list[int] = field(default_factory=lambda: [1, 5])  # val/acc is their mean
-    n_query: int = 5
-    episodes: int = 200  # per K
+    n_way: int = at_least(5, 2)
+    k_shots: list[int] = checked(_positive_ints, lambda: [1, 5])  # val/acc is their mean
+    n_query: int = positive(5)
+    episodes: int = positive(200)  # per K
     seed: int = 0
-    limit_per_relation: int | None = 40
-    pooling: str = "mean"
-    batch_size: int = 64
-    eval_every: int = 20  # steps
+    limit_per_relation: int | None = positive(40)
+    pooling: str = one_of("mean", POOLINGS)
+    batch_size: int = positive(64)
+    eval_every: int = positive(20)  # steps
 
 
 def heldout_relations(relations, n: int, seed: int) -> list[str]:

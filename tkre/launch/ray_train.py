@@ -17,10 +17,11 @@ import shutil
 import tempfile
 from typing import Callable
 
-import ray
 import ray.train
 from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
+
+from tkre.launch.session import init_ray
 
 
 class RayTrainContext:
@@ -55,8 +56,7 @@ class RayTrainContext:
 def fit(worker_loop: Callable[[dict], None], loop_config: dict, num_workers: int, use_gpu: bool,
         storage_path: str, name: str, max_failures: int = 0, cpus_per_worker: float = 1.0):
     """Runs ``worker_loop`` on ``num_workers`` Ray Train workers (gloo on CPU, nccl on GPU); returns the Result."""
-    if not ray.is_initialized():
-        ray.init(logging_level="warning")  # joins RAY_ADDRESS when set, else a local runtime
+    init_ray()
     trainer = TorchTrainer(
         worker_loop, train_loop_config=loop_config,
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),

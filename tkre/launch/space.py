@@ -44,7 +44,7 @@ class Scheduler:
 
 @dataclass
 class SweepSpace:
-    base: str  # a job config file, e.g. jobs/configs/pretrain_scl/minilm.yaml
+    base: str  # a job config file, e.g. jobs/configs/scl/minilm.yaml
     metric: str
     mode: str = "max"
     scheduler: Scheduler = field(default_factory=Scheduler)

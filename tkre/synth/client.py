@@ -22,19 +22,21 @@ from dataclasses import dataclass
 
 import openai
 
+from tkre.config import at_least, positive
+
 
 @dataclass
 class LLMSettings:
     base_url: str | None = None  # null: start the embedded transformers serve + SmolLM2
     model: str = "smollm2"
     api_key_env: str = "OPENAI_API_KEY"
-    timeout_s: float = 120.0
-    max_attempts: int = 5
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 30.0
+    timeout_s: float = positive(120.0)
+    max_attempts: int = positive(5)
+    backoff_base_s: float = at_least(1.0, 0)
+    backoff_max_s: float = at_least(30.0, 0)
     json_mode: bool = True  # send response_format (servers that do not support it ignore or refuse it)
-    price_in_per_mtok: float | None = None  # USD per million prompt tokens, for the cost estimate
-    price_out_per_mtok: float | None = None
+    price_in_per_mtok: float | None = at_least(None, 0)  # USD per million prompt tokens, for the cost estimate
+    price_out_per_mtok: float | None = at_least(None, 0)
 
 
 @dataclass

@@ -7,6 +7,7 @@ counted by reason.
 
 Usage::
 
+    support, schemas, evaluation = load_support(cfg)
     schemas = relation_schemas(support, descriptions)
     rows = edkg_requests(schemas, support, "smollm2", {"temperature": 0.7, "max_tokens": 160})
     explanations, rejects = collect_explanations(records_in_request_order)
@@ -16,11 +17,29 @@ from __future__ import annotations
 
 from collections import Counter
 
+from tkre.data.datasets import data_dir, kshot_support, load_kshot, load_split
 from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.data.readers import read_pid2name
+from tkre.synth.config import SynthConfig
 from tkre.synth.parsing import ParseError, parse_explanation, parse_instances
 from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION, RelationSchema, edkg_messages, response_format, scdg_messages
 from tkre.synth.records import make_request
 from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Validator
+
+
+def load_support(cfg: SynthConfig) -> tuple[list[RelationInstance], dict[str, RelationSchema], OverlapIndex]:
+    """Support instances, their relation schemas, and the evaluation sentences synthetic ones must not copy."""
+    root = data_dir(cfg.data_dir)
+    task = load_kshot(cfg.support.dataset, cfg.support.k_shot, cfg.support.seed, root)
+    support = kshot_support(task, cfg.support.relations, cfg.support.max_relations, cfg.support.max_per_relation, root)
+    relations = {x.relation for x in support}
+    descriptions = {name: desc for name, desc in read_pid2name(root / "fewrel" / "pid2name.json").values()}
+    schemas = relation_schemas(support + [x for x in task.dev if x.relation in relations], descriptions)
+    avoid = []
+    for item in cfg.scdg.avoid:
+        dataset, _, split = item.partition("/")
+        avoid.extend(x.tokens for x in load_split(dataset, split, root))
+    return support, schemas, OverlapIndex(avoid)
 
 
 def relation_schemas(instances: list[RelationInstance], descriptions: dict[str, str]) -> dict[str, RelationSchema]:

@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from tkre.config import fraction, positive
 from tkre.data.instance import RelationInstance
 from tkre.synth.prompts import RelationSchema
 
@@ -38,9 +39,9 @@ class Rejected(ValueError):
 
 @dataclass
 class ValidationRules:
-    min_tokens: int = 5
-    max_tokens: int = 80
-    max_overlap: float = 0.8  # token-set Jaccard at or above this is a near copy
+    min_tokens: int = positive(5)
+    max_tokens: int = positive(80)
+    max_overlap: float = fraction(0.8)  # token-set Jaccard at or above this is a near copy
 
 
 def tokenize(text: str) -> list[re.Match]:

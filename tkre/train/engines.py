@@ -22,17 +22,19 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from tkre.config import at_least, fraction, one_of, positive
+
 
 @dataclass
 class EngineSettings:
-    kind: str = "deepspeed"  # deepspeed | torch (plain, DDP across ranks)
-    zero_stage: int = 1
+    kind: str = one_of("deepspeed", ("deepspeed", "torch"))  # torch: plain, DDP across ranks
+    zero_stage: int = one_of(1, (0, 1, 2, 3))
     bf16: bool = False  # GPU only
-    lr: float = 5e-5
-    weight_decay: float = 0.01
-    eps: float = 1e-6
-    warmup_ratio: float = 0.1
-    clip: float = 1.0
+    lr: float = at_least(5e-5, 0)
+    weight_decay: float = at_least(0.01, 0)
+    eps: float = positive(1e-6)
+    warmup_ratio: float = fraction(0.1)
+    clip: float = positive(1.0)
 
 
 def adamw(model: nn.Module, s: EngineSettings) -> torch.optim.AdamW:

@@ -23,15 +23,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tkre.config import at_least, positive
+
 
 @dataclass
 class LoopSettings:
-    max_steps: int = 200
-    batch_size: int = 16  # per worker
-    checkpoint_every: int = 50
-    log_every: int = 10
+    max_steps: int = positive(200)
+    batch_size: int = positive(16)  # per worker
+    checkpoint_every: int = positive(50)
+    log_every: int = positive(10)
     seed: int = 0
-    eval_every: int = 0  # steps between calls of the loop's ``evaluate`` (0: never)
+    eval_every: int = at_least(0, 0)  # steps between calls of the loop's ``evaluate`` (0: never)
 
 
 class Context(Protocol):

@@ -15,17 +15,18 @@ import torch
 from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+from tkre.config import at_least, positive
 from tkre.losses.scl import SpanContrastiveHead
 from tkre.models.encoder import resolve_model
 
 
 @dataclass
 class SCLSettings:
-    temperature: float = 0.1
+    temperature: float = positive(0.1)
     in_batch_negatives: bool = False
-    projection_size: int | None = None
-    mslm_weight: float = 1.0  # l1
-    scl_weight: float = 1.0  # l2
+    projection_size: int | None = positive(None)
+    mslm_weight: float = at_least(1.0, 0)  # l1
+    scl_weight: float = at_least(1.0, 0)  # l2
 
 
 class PretrainModel(nn.Module):

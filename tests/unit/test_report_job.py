@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jobs.experiment_report import main
+from jobs.report import main
 
 
 def eval_run(folder, accuracies):
@@ -32,9 +32,10 @@ def test_rows_gains_plot_and_json(tmp_path, capsys):
     assert summary["episodic"]["(a) as is"]["5-1"]["accuracy"] == 0.5
 
 
-def test_a_run_with_several_poolings_is_refused(tmp_path):
+def test_a_run_with_several_poolings_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.json").write_text(json.dumps({"episodic": {"mean": {}, "marker": {}}}))
-    with pytest.raises(SystemExit, match="expected one pooling"):
+    with pytest.raises(SystemExit) as e:
         main(["--out", str(tmp_path / "x"), "--episodic", f"a={run}"])
+    assert e.value.code == 2 and "expected one pooling" in capsys.readouterr().err

@@ -1,23 +1,26 @@
-"""Collects the pre-training experiment into one table (Markdown), JSON and plot (PNG).
+"""report job: collects eval runs into one table (Markdown), JSON and plot (PNG), e.g. the pre-training experiment.
 
 Each ``--episodic LABEL=RUN_DIR`` names an eval job's run dir (its ``results.json``, one pooling);
-each ``--finetune LABEL=FILE`` the JSON a ``tkre finetune`` run printed. The differences to the
-first episodic and the first fine-tuning entry are added as columns.
+each ``--finetune LABEL=PATH`` an eval run dir (its first fine-tuning run) or a JSON file of one
+fine-tuning result. The differences to the first episodic and the first fine-tuning entry are
+added as columns.
 
 Usage::
 
-    python -m jobs.experiment_report --out docs/results/pretrain_experiment \\
+    python -m jobs.report --out docs/results/pretrain_experiment \\
         --episodic "(a) MiniLM=runs/eval-a" --episodic "(c) +MSLM+SCL=runs/eval-c" \\
-        --finetune "plain=docs/results/finetune_wiki80_k8.json" --finetune "TKRE=runs/ft_tkre.json"
+        --finetune "plain=docs/results/finetune_wiki80_k8.json" --finetune "TKRE=runs/ft-tkre"
+(= ``tkre report ...``)
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from tkre.eval.report import episodic_table, plot_episodic
+from tkre.config import job_parser
+from tkre.errors import ConfigError, user_errors
+from tkre.report.tables import episodic_table, plot_episodic
 
 
 def labelled(pairs: list[str]) -> dict[str, str]:
@@ -25,7 +28,7 @@ def labelled(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         label, sep, path = pair.rpartition("=")
         if not sep or not label:
-            raise SystemExit(f"expected LABEL=PATH, got {pair!r}")
+            raise ConfigError(f"expected LABEL=PATH, got {pair!r}")
         out[label] = path
     return out
 
@@ -34,8 +37,15 @@ def episodic_results(run_dir: str) -> dict[str, dict]:
     """The one pooling's ``{setting: result}`` of an eval run."""
     by_pooling = json.loads((Path(run_dir) / "results.json").read_text())["episodic"]
     if len(by_pooling) != 1:
-        raise SystemExit(f"{run_dir}/results.json: expected one pooling, found {sorted(by_pooling)}")
+        raise ConfigError(f"{run_dir}/results.json: expected one pooling, found {sorted(by_pooling)}")
     return next(iter(by_pooling.values()))
+
+
+def finetune_result(path: str) -> dict:
+    """One fine-tuning result: an eval run dir's first one, or a JSON file of one."""
+    if Path(path).is_dir():
+        return json.loads((Path(path) / "results.json").read_text())["finetune"][0]
+    return json.loads(Path(path).read_text())
 
 
 def finetune_rows(runs: dict[str, dict]) -> str:
@@ -48,15 +58,11 @@ def finetune_rows(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", required=True, help="path prefix of the .md, .json and .png written")
-    parser.add_argument("--episodic", action="append", default=[], metavar="LABEL=RUN_DIR")
-    parser.add_argument("--finetune", action="append", default=[], metavar="LABEL=FILE")
-    args = parser.parse_args(argv)
-    episodic = {label: episodic_results(path) for label, path in labelled(args.episodic).items()}
-    finetune = {label: json.loads(Path(path).read_text()) for label, path in labelled(args.finetune).items()}
-    out = Path(args.out)
+def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str]) -> dict:
+    """Writes ``<out>.md``, ``<out>.json`` and ``<out>.png``; returns the summary."""
+    episodic = {label: episodic_results(path) for label, path in episodic_runs.items()}
+    finetune = {label: finetune_result(path) for label, path in finetune_runs.items()}
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     sections = []
     if episodic:
@@ -66,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         sections.append("## FewRel val, 1000 episodes per setting (accuracy %, 95% interval)\n\n" + episodic_table(episodic))
         sections.append("Gain over the first row (points): " + "; ".join(
             f"{label} " + ", ".join(f"{s} {g:+.2f}" for s, g in by_s.items()) for label, by_s in list(gains.items())[1:]))
-        plot_episodic(episodic, out.with_suffix(".png"), "FewRel val, sentence-mean pooling")
+        out.with_suffix(".png").write_bytes(plot_episodic(episodic, "FewRel val, sentence-mean pooling"))
     if finetune:
         sections.append("## Wiki80 K=8 fine-tuning, 5 seeds\n\n" + finetune_rows(finetune))
     report = "\n\n".join(sections)
@@ -77,7 +83,18 @@ def main(argv: list[str] | None = None) -> dict:
                                     "per_seed": [s["test_f1"] for s in r["per_seed"]]} for label, r in finetune.items()}}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
     print(report)
+    print(json.dumps(summary))
     return summary
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m jobs.report") -> dict:
+    parser = job_parser(__doc__.split("\n")[0], prog, config=False)
+    parser.add_argument("--out", required=True, help="path prefix of the .md, .json and .png written")
+    parser.add_argument("--episodic", action="append", default=[], metavar="LABEL=RUN_DIR")
+    parser.add_argument("--finetune", action="append", default=[], metavar="LABEL=PATH")
+    with user_errors(prog):
+        args = parser.parse_args(argv)
+        return run(args.out, labelled(args.episodic), labelled(args.finetune))
 
 
 if __name__ == "__main__":

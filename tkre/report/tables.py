@@ -1,11 +1,14 @@
-"""Result tables (Markdown) and plots (PNG) for episodic and fine-tuning results.
+"""Result tables (Markdown) and plots (PNG bytes) for episodic and fine-tuning results, and the pipeline report.
 
-Usage: ``write_report(results, run_dir)`` -> ``results.md`` and ``episodic.png`` in ``run_dir``
+Usage::
+
+    text = episodic_table(results["episodic"]) + finetune_table(results["finetune"])
+    store.write_bytes("episodic.png", plot_episodic(results["episodic"], "FewRel val, 1000 episodes"))
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 # Proto (BERT-base) on FewRel 1.0 validation, as published (Han et al. / Gao et al., 2019).
 PUBLISHED_PROTO_BERT = {"5-1": 80.68, "5-5": 89.60, "10-1": 71.48, "10-5": 82.89}
@@ -35,39 +38,17 @@ def finetune_table(runs: list[dict], labels: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def stage_figures(name: str, summary: dict) -> str:
-    """The few numbers that say what a pipeline stage produced."""
-    if name == "synth":
-        failed = f", {summary['failed_requests']} requests failed" if summary.get("failed_requests") else ""
-        return (f"{summary['explanations']} explanations, {summary['synthetic']} synthetic instances "
-                f"(acceptance {summary['acceptance_rate']}), {summary['tokens_out']} tokens out{failed}")
-    if "step" in summary:
-        parts = [f"{k} {summary[k]:.3f}" for k in ("loss", "mslm", "scl") if k in summary]
-        return f"step {summary['step']}, " + ", ".join(parts)
-    return ", ".join(f"{k} {100 * v:.2f}" for k, v in summary.items() if "/" in k)
+def png_bytes(fig, dpi: int = 120) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
-def pipeline_report(run_dir: str, records: dict[str, dict], results: dict[str, dict]) -> tuple[str, dict]:
-    """The pipeline's Markdown report and its episodic results by ``encoder / pooling`` (for the plot).
-
-    ``records``: stage name -> its record (status, output, summary, wall_s); ``results``: encoder
-    label -> an eval run's ``results.json``.
-    """
-    lines = [f"# TKRE pipeline: {run_dir}", "", "| stage | status | output | figures | wall s |", "|---|---|---|---|---|"]
-    for name, r in records.items():
-        lines.append(f"| {name} | {r['status']} | {r['output']} | {stage_figures(name, r['summary'])} | {r['wall_s']} |")
-    episodic = {f"{label} / {pooling}": by_setting for label, res in results.items()
-                for pooling, by_setting in res.get("episodic", {}).items()}
-    if episodic:
-        lines += ["", "## Episodic evaluation (accuracy %, 95% interval)", "", episodic_table(episodic)]
-    finetune = [(label, run) for label, res in results.items() for run in res.get("finetune", [])]
-    if finetune:
-        lines += ["", "## K-shot fine-tuning", "",
-                  finetune_table([run for _, run in finetune], [label for label, _ in finetune])]
-    return "\n".join(lines), episodic
-
-
-def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) -> None:
+def plot_episodic(episodic: dict[str, dict[str, dict]], title: str) -> bytes:
     """Grouped bars of accuracy per setting and pooling with 95% intervals and the published reference."""
     import matplotlib
 
@@ -94,5 +75,4 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], path: Path, title: str) 
     else:  # long labels: below the axes, two columns
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    return png_bytes(fig)

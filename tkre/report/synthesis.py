@@ -8,7 +8,7 @@ Usage::
 
 from __future__ import annotations
 
-import io
+from tkre.report.tables import png_bytes
 
 
 def summary_table(manifest: dict) -> str:
@@ -46,7 +46,4 @@ def plot_synthesis(manifest: dict) -> bytes:
     right.set_title(f"{len(s['per_relation'])} relations, target {target} each")
     fig.suptitle(f"{manifest['model']} via {manifest['endpoint']}", fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig, dpi=110)

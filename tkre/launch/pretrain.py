@@ -1,0 +1,57 @@
+"""A pre-training stage on Ray Train: the per-worker loop and the driver that fits and exports it.
+
+The driver resolves the paths (workers start elsewhere), reads and checks the corpus once, writes
+``config.yaml``, runs ``train_stage`` on ``workers.num_workers`` Ray Train workers (a local Ray, or
+the cluster at ``RAY_ADDRESS``), copies the last checkpoint's Hugging Face folder to
+``<run_dir>/export`` and writes ``metrics.json``; ``run_dir`` is a folder or an ``s3://`` prefix.
+
+Usage::
+
+    summary = pretrain(load_config(PretrainConfig, "jobs/configs/mslm/smoke.yaml"), "mslm")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+
+from tkre.config import config_yaml, from_dict
+from tkre.data.pretrain import PretrainText
+from tkre.storage import CONFIG, METRICS, absolute, export_of, is_remote, open_storage, upload_folder
+from tkre.train.stage import PretrainConfig, corpus_texts, resolve_paths, train_stage
+
+
+def worker_loop(loop_config: dict) -> None:
+    """One Ray Train worker: the stage on this rank."""
+    from tkre.launch.ray_train import RayTrainContext
+
+    train_stage(from_dict(PretrainConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
+                loop_config["heldout"], RayTrainContext())
+
+
+def pretrain(cfg: PretrainConfig, stage: str) -> dict:
+    """Runs the (checked) stage on Ray Train into ``cfg.run_dir``; returns its summary."""
+    from tkre.launch.ray_train import fit
+
+    cfg = resolve_paths(cfg, os.getcwd())
+    texts, heldout = corpus_texts(cfg)
+    print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
+    run_dir = absolute(cfg.run_dir)
+    store = open_storage(run_dir)
+    store.write_text(CONFIG, config_yaml(cfg))
+    start = time.time()
+    loop_config = {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout}
+    result = fit(worker_loop, loop_config, cfg.workers.num_workers, cfg.workers.use_gpu, storage_path=run_dir,
+                 name="train", max_failures=cfg.workers.max_failures, cpus_per_worker=cfg.workers.cpus_per_worker)
+    export = export_of(run_dir)
+    with result.checkpoint.as_directory() as folder:
+        upload_folder(os.path.join(folder, "hf"), export)
+    checkpoint = ("s3://" if is_remote(run_dir) else "") + result.checkpoint.path
+    summary = {"stage": stage, "run_dir": run_dir, "export": export, "checkpoint": checkpoint,
+               **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+               "wall_s": round(time.time() - start, 1)}
+    store.write_text(METRICS, json.dumps(summary, indent=2))
+    return summary

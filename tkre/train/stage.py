@@ -1,0 +1,132 @@
+"""One pre-training stage on one rank: ``mslm`` (stage 1) or ``scl`` (stage 2, MSLM + SCL), and its config.
+
+The driver (``tkre.launch.pretrain``) reads and checks the corpus, then hands each rank the texts;
+``train_stage`` builds the examples, the model and the engine and runs the shared loop on the
+rank's context (plain, Ray Train or a Tune trial). Shot settings (``support_k``,
+``synthetic_per_relation``) choose what of the corpus is used; with ``val`` set, ``val.holdout``
+corpus relations are kept out of training and scored every ``loop.eval_every`` steps.
+
+Usage::
+
+    cfg = load_config(PretrainConfig, "jobs/configs/mslm/smoke.yaml", check=lambda c: check_stage(c, "mslm"))
+    cfg = resolve_paths(cfg, os.getcwd())
+    texts, heldout = corpus_texts(cfg)
+    train_stage(cfg, texts, heldout, LocalContext("runs/mslm"))
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+
+from tkre.config import FieldError, at_least, one_of, positive
+from tkre.data.datasets import data_dir
+from tkre.data.masking import MaskingRates
+from tkre.data.pretrain import SOURCES, PretrainText, pretraining_texts, read_synthesis, support_of
+from tkre.eval.validation import ValidationConfig, heldout_relations
+from tkre.storage import absolute, download_folder, is_remote
+from tkre.train.engines import EngineSettings
+from tkre.train.loop import LoopSettings
+from tkre.train.model import SCLSettings
+
+STAGES = ("mslm", "scl")
+
+
+@dataclass
+class WorkersConfig:
+    num_workers: int = positive(2)
+    use_gpu: bool = False
+    cpus_per_worker: float = positive(1.0)
+    max_failures: int = at_least(1, 0)
+
+
+@dataclass
+class PretrainConfig:
+    run_dir: str = "runs/mslm"
+    corpus: str = "corpora/wiki80_k8_smollm2"  # a synthesis output
+    data_dir: str | None = None
+    sources: list[str] = one_of(lambda: list(SOURCES), SOURCES)
+    support_k: int | None = positive(None)  # the first K support instances per relation and their explanations (null: all)
+    synthetic_per_relation: int | None = at_least(None, 0)  # the first N synthetic instances per relation (null: all)
+    init_from: str | None = None  # minilm, a folder or hub name; stage 2: the stage-1 export
+    max_length: int = positive(128)
+    masking: MaskingRates = field(default_factory=MaskingRates)
+    loop: LoopSettings = field(default_factory=LoopSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
+    scl: SCLSettings | None = None  # stage 2 only
+    val: ValidationConfig | None = None  # episodic validation on held-out corpus relations (sweeps)
+
+
+def check_stage(cfg: PretrainConfig, stage: str) -> None:
+    """The rules between fields of one stage; ``FieldError`` names the field."""
+    if stage == "scl" and cfg.scl is None:
+        raise FieldError("scl", "the scl stage needs its settings (scl.temperature, ...)")
+    if stage == "scl" and (not cfg.init_from or cfg.init_from == "minilm"):
+        raise FieldError("init_from", "the scl stage starts from the stage-1 export (e.g. runs/mslm/export)")
+    if stage == "mslm" and cfg.scl is not None:
+        raise FieldError("scl", "scl settings belong to the scl stage")
+    if cfg.val is not None and cfg.loop.eval_every < 1:
+        raise FieldError("loop.eval_every", "set the steps between validations (val is set)")
+    if cfg.val is not None and cfg.engine.kind == "deepspeed" and cfg.engine.zero_stage == 3:
+        raise FieldError("engine.zero_stage", "validation reads rank 0's whole weights; use ZeRO stage 0-2")
+
+
+def resolve_paths(cfg: PretrainConfig, root: str) -> PretrainConfig:
+    """Makes the corpus, init_from and data paths absolute against ``root`` (workers start elsewhere)."""
+    cfg.init_from = cfg.init_from or "minilm"
+    cfg.corpus = absolute(cfg.corpus, root)
+    local = absolute(cfg.init_from, root)
+    cfg.init_from = local if os.path.exists(local) else cfg.init_from
+    cfg.data_dir = str(data_dir(cfg.data_dir and absolute(cfg.data_dir, root)).resolve())
+    return cfg
+
+
+def corpus_texts(cfg: PretrainConfig) -> tuple[list[PretrainText], list[str]]:
+    """The checked pre-training texts of ``cfg.corpus`` under the shot settings, and the relations held out for ``val``."""
+    synthesis = read_synthesis(cfg.corpus)
+    texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources),
+                              cfg.support_k, cfg.synthetic_per_relation)
+    if cfg.val is None:
+        return texts, []
+    heldout = heldout_relations([t.relation for t in texts], cfg.val.holdout, cfg.val.holdout_seed)
+    return [t for t in texts if t.relation not in heldout], heldout
+
+
+def train_stage(cfg: PretrainConfig, texts: list[PretrainText], heldout: list[str], ctx) -> dict:
+    """Texts (read and checked by the driver) -> examples -> model -> engine -> the shared train loop on ``ctx``."""
+    import torch
+
+    from tkre.data.masking import SpanMasker
+    from tkre.eval.validation import Validator
+    from tkre.losses.scl import RelationVocab
+    from tkre.train.batches import collate, encode_texts
+    from tkre.train.engines import make_engine
+    from tkre.train.loop import train
+    from tkre.train.model import PretrainModel
+
+    torch.set_num_threads(max(1, int(cfg.workers.cpus_per_worker)))
+    torch.manual_seed(cfg.loop.seed)
+    vocab = RelationVocab(t.relation for t in texts) if cfg.scl is not None else None
+    init_from = cfg.init_from
+    if is_remote(init_from):
+        init_from = str(download_folder(init_from, os.path.join(ctx.scratch, "init_from")))
+    model = PretrainModel(init_from, len(vocab) if vocab else 0, cfg.scl)
+    validator = None
+    if cfg.val is not None and ctx.rank == 0:
+        validator = Validator(cfg.val, heldout, init_from, cfg.max_length, cfg.data_dir)
+    if init_from != cfg.init_from:
+        shutil.rmtree(init_from)  # loaded; the scratch folder holds nothing but checkpoints in flight
+    masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
+    examples = encode_texts(texts, masker, vocab)
+    if ctx.rank == 0:
+        print(f"[pretrain] {len(texts)} texts, mentions {dict(masker.counts)}"
+              + (f", {len(heldout)} relations held out for validation" if heldout else ""), file=sys.stderr)
+    engine = make_engine(cfg.engine, model, cfg.loop.max_steps, cfg.loop.batch_size,
+                         torch.device("cuda" if cfg.workers.use_gpu else "cpu"))
+    pad = model.tokenizer.pad_token_id or 0
+    return train(engine, examples, lambda xs, epoch: collate(xs, masker.mask_token_id, pad, cfg.loop.seed, epoch),
+                 cfg.loop, ctx, export=model.export,
+                 evaluate=(lambda: validator(model.mlm.base_model)) if validator else None)
