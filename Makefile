@@ -1,11 +1,11 @@
-# make setup | make demo | make test | make bench | make corpus | make experiment
+# make setup | make demo | make test | make test-unit | make bench | make corpus | make experiment
 VENV := .venv
 PY := $(VENV)/bin/python
 export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shared/data),$(CURDIR)/data)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test bench data corpus experiment
+.PHONY: setup demo test test-unit bench data corpus experiment
 
 setup: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 data: setup
-	@test -f "$(TKRE_DATA_DIR)/fewrel/val_wiki.json" || $(VENV)/bin/tkre data fetch --dest "$(TKRE_DATA_DIR)"
+	@test -f "$(TKRE_DATA_DIR)/fewrel/val_wiki.json" || $(PY) -m jobs.data fetch --dest "$(TKRE_DATA_DIR)"
 
 demo: data
 	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/demo.yaml
@@ -33,12 +33,16 @@ TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
+# The fast tests (no Ray, no subprocess servers): about 1.5 minutes.
+test-unit: setup
+	$(PY) -m pytest -q -m unit -n $(TEST_WORKERS)
+
 bench: data
 	$(PY) benchmarks/episodic_eval.py
 	$(PY) benchmarks/pretrain_throughput.py
 
 # The README's pre-training experiment, (a)-(e) and Wiki80 K=8 after TKRE (about 2.5 h on 2 CPU cores);
-# plain Wiki80 fine-tuning is the committed baseline (`tkre finetune ... --model minilm`).
+# plain Wiki80 fine-tuning is the committed baseline (the finetune_wiki80_k8 eval config with model=minilm).
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
 experiment: data
 	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml
@@ -50,12 +54,12 @@ experiment: data
 	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml \
 	    --set run_dir=runs/tkre_proto_minilm --set init_from=runs/scl_minilm/export
 	$(EVAL) --set model=runs/tkre_proto_minilm/export --set run_dir=runs/eval-e
-	$(VENV)/bin/tkre finetune --data wiki80 --k-shot 8 --seeds 13,21,42,87,100 --model runs/scl_minilm/export \
-	    | tail -1 > runs/finetune_wiki80_k8_tkre.json
+	$(PY) -m jobs.eval --config jobs/configs/eval/finetune_wiki80_k8.yaml --set model=runs/scl_minilm/export \
+	    --set run_dir=runs/finetune-wiki80-k8-tkre
 	$(EVAL) --set run_dir=runs/eval-a
 	$(PY) -m jobs.report --out runs/pretrain_experiment \
 	    --episodic "(a) MiniLM as is=runs/eval-a" --episodic "(b) + MSLM=runs/eval-b" \
 	    --episodic "(c) + MSLM + SCL (TKRE)=runs/eval-c" --episodic "(d) Proto meta-training=runs/eval-d" \
 	    --episodic "(e) TKRE, then (d)'s meta-training=runs/eval-e" \
 	    --finetune "MiniLM as is (plain)=docs/results/finetune_wiki80_k8.json" \
-	    --finetune "after MSLM + SCL (TKRE)=runs/finetune_wiki80_k8_tkre.json"
+	    --finetune "after MSLM + SCL (TKRE)=runs/finetune-wiki80-k8-tkre"

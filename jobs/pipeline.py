@@ -25,7 +25,7 @@ from jobs import eval as eval_job
 from jobs import mslm, scl, synth
 from tkre.config import FieldError, blame, build_config, config_data, config_yaml, job_arguments, positive
 from tkre.data.datasets import check_kshot, data_dir
-from tkre.errors import UserError, user_errors
+from tkre.errors import EndpointError, UserError, user_errors
 from tkre.launch.session import run_as_task, stop_ray
 from tkre.models.encoder import resolve_model
 from tkre.report.pipeline import pipeline_report
@@ -108,6 +108,7 @@ def check(cfg: Config, raw: dict) -> list[Stage]:
         for key in keys:
             if key in (raw.get(stage) or {}):
                 raise FieldError(f"{stage}.{key}", "is handed over by the pipeline (from run_dir and data_dir); remove it")
+    open_storage(cfg.run_dir).check()
     stages = plan(cfg)
     for stage in stages[:3]:
         try:
@@ -122,9 +123,11 @@ def check(cfg: Config, raw: dict) -> list[Stage]:
         eval_job.check(stages[3].config, model_ready=False)
     except FieldError as error:
         raise FieldError(f"eval.{error.field}", error.problem) from None
-    open_storage(cfg.run_dir).check()
     if not finished(stages[0]):
-        Endpoint(cfg.synth.llm, contextlib.ExitStack()).check_reachable()
+        try:
+            Endpoint(cfg.synth.llm, contextlib.ExitStack()).check_reachable()
+        except EndpointError as error:
+            raise EndpointError(f"synth.{error}") from None
     return stages
 
 

@@ -11,37 +11,23 @@ Usage: ``python -m jobs.scl --config jobs/configs/scl/smoke.yaml [--set scl.temp
 
 from __future__ import annotations
 
-import json
-
-from tkre.config import job_arguments, load_config
-from tkre.errors import user_errors
-from tkre.launch.pretrain import pretrain
-from tkre.launch.session import stop_ray
-from tkre.models.encoder import resolve_model
-from tkre.storage import open_storage
-from tkre.train.stage import PretrainConfig, check_stage
+from tkre.launch.pretrain import load_stage, pretrain, stage_main
+from tkre.train.stage import PretrainConfig
 
 Config = PretrainConfig
 STAGE = "scl"
 
 
 def load(path: str, overrides: list[str] = ()) -> Config:
-    return load_config(Config, path, overrides, check=lambda cfg: check_stage(cfg, STAGE))
+    return load_stage(STAGE, path, overrides)
 
 
 def run(cfg: Config) -> dict:
-    resolve_model(cfg.init_from or "minilm")  # a missing model fails here, before anything is written
-    open_storage(cfg.run_dir).check()
     return pretrain(cfg, STAGE)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.scl") -> dict:
-    with user_errors(prog):
-        args = job_arguments(__doc__.split("\n")[0], argv, prog)
-        summary = run(load(args.config, args.set))
-    stop_ray()  # its worker logs end before the summary line
-    print(json.dumps(summary))
-    return summary
+    return stage_main(STAGE, __doc__.split("\n")[0], argv, prog)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,14 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TKRE_DATA_DIR", str(REPO.parent / "shared" / "data"))
 
 
+def pytest_collection_modifyitems(items):
+    """``unit`` for tests/unit (no Ray, seconds: ``make test-unit``), ``integration`` for tests/integration."""
+    for item in items:
+        kind = Path(str(item.fspath)).parent.name
+        if kind in ("unit", "integration"):
+            item.add_marker(getattr(pytest.mark, kind))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Path(os.environ["TKRE_DATA_DIR"])

@@ -174,3 +174,44 @@ def test_tkre_sweep_refuses_a_bad_space_before_starting_ray(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert f"{space}: param_space keys ['scl.temperture'] are not keys of PretrainConfig" in result.stderr
         assert not (tmp_path / "sweeps").exists()
+
+
+@pytest.mark.parametrize("door", FRONT_DOORS)
+def test_storage_that_cannot_be_used_is_one_line_before_any_work(tmp_path, door, moto_s3, free_port):
+    env, client = moto_s3
+    client.create_bucket(Bucket="tkre-there")
+    cases = [("s3://tkre-missing/eval", env, "s3://tkre-missing/eval: no such bucket (bucket tkre-missing)"),
+             ("s3://tkre-there/eval", {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"},
+              "s3://tkre-there/eval: cannot reach the S3 endpoint")]
+    for run_dir, environ, message in cases:
+        result = subprocess.run([sys.executable, *command(door, "eval", "--config", "jobs/configs/eval/smoke.yaml",
+                                                         "--set", f"run_dir={run_dir}")],
+                                cwd=REPO, capture_output=True, text=True, env=environ, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+        assert "testing-secret" not in result.stderr
+    assert client.list_objects_v2(Bucket="tkre-there").get("KeyCount", 0) == 0  # nothing written
+
+
+def test_folders_move_through_managed_transfers_multipart_included(tmp_path, moto_s3, monkeypatch):
+    from tkre.storage import download_folder, local_copy, staged, upload_folder
+
+    env, client = moto_s3
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                "AWS_EC2_METADATA_DISABLED"):
+        monkeypatch.setenv(key, env[key])
+    client.create_bucket(Bucket="tkre")
+    source = tmp_path / "model"
+    (source / "sub").mkdir(parents=True)
+    big = bytes(range(256)) * (9 * 4096 + 7)  # 9.4 MB: above boto3's 8 MB multipart threshold
+    (source / "model.safetensors").write_bytes(big)
+    (source / "sub" / "config.json").write_text("{}")
+    upload_folder(source, "s3://tkre/runs/export")
+    head = client.head_object(Bucket="tkre", Key="runs/export/model.safetensors")
+    assert head["ContentLength"] == len(big) and "-" in head["ETag"]  # a multipart upload's ETag: md5-parts
+    with local_copy("s3://tkre/runs/export") as folder:
+        assert (Path(folder) / "model.safetensors").read_bytes() == big
+    with staged("s3://tkre/runs/eval") as out:
+        (out / "results.json").write_text("{}")
+    assert client.get_object(Bucket="tkre", Key="runs/eval/results.json")["Body"].read() == b"{}"
+    assert (download_folder("s3://tkre/runs/export", tmp_path / "back") / "sub" / "config.json").read_text() == "{}"

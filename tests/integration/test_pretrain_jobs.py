@@ -16,7 +16,7 @@ RANK_SHARDS = ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_r
 
 
 def job(stage, config, *overrides, env=None):
-    done = subprocess.run([sys.executable, "-m", f"jobs.pretrain_{stage}", "--config", config,
+    done = subprocess.run([sys.executable, "-m", f"jobs.{stage}", "--config", config,
                            *[x for o in overrides for x in ("--set", o)]],
                           capture_output=True, text=True, timeout=900, env={**(env or os.environ), "HF_HUB_OFFLINE": "1"})
     lines = done.stdout.strip().splitlines()
@@ -65,7 +65,7 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
     assert set(RANK_SHARDS) <= {p.name for p in (checkpoints[-1] / "deepspeed").iterdir()}
 
 
-def test_tkre_pretrain_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
+def test_tkre_scl_without_a_stage_1_export_is_refused_before_any_work(tmp_path):
     done = subprocess.run([sys.executable, "-m", "jobs.cli", "scl", "--config", "jobs/configs/scl/smoke.yaml", "--set", f"run_dir={tmp_path / 'scl'}",
                            "--set", "init_from=null"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2

@@ -15,7 +15,6 @@ import pytest
 
 import tkre
 
-pytestmark = pytest.mark.unit
 ROOT = Path(tkre.__file__).parent
 PURE = ("models", "losses", "data", "eval")
 

@@ -10,7 +10,6 @@ from tkre.config import config_data, from_dict
 from tkre.errors import UserError
 from tkre.stages import Stage, run_stage
 
-pytestmark = pytest.mark.unit
 
 SMOKE = "jobs/configs/pipeline/smoke.yaml"
 
@@ -81,7 +80,7 @@ def unused_port():
 
 def test_an_unreachable_endpoint_is_refused_unless_synthesis_is_already_done(tmp_path):
     url = f"synth.llm.base_url=http://127.0.0.1:{unused_port()}/v1"
-    with pytest.raises(UserError, match=r"llm.base_url http://127.0.0.1:\d+/v1: cannot connect"):
+    with pytest.raises(UserError, match=r"^synth.llm.base_url http://127.0.0.1:\d+/v1: cannot connect"):
         load(SMOKE, [f"run_dir={tmp_path}", url])
     _, stages = stages_of(url, run_dir=str(tmp_path))
     (tmp_path / "synth").mkdir()
@@ -97,7 +96,7 @@ def test_an_endpoint_that_refuses_the_api_key_is_refused_before_any_work(tmp_pat
         with pytest.raises(UserError) as error:
             load(SMOKE, [f"run_dir={tmp_path / 'run'}", f"synth.llm.base_url={server.base_url}",
                          "synth.llm.api_key_env=TKRE_TEST_KEY"])
-    assert str(error.value) == f"llm.base_url {server.base_url}: HTTP 401, the key in $TKRE_TEST_KEY was refused"
+    assert str(error.value) == f"synth.llm.base_url {server.base_url}: HTTP 401, the key in $TKRE_TEST_KEY was refused"
     assert not (tmp_path / "run").exists()
 
 

@@ -8,7 +8,6 @@ from tkre.config import ConfigError
 from tkre.launch.space import Param, config_has_key, load_space
 from tkre.train.stage import PretrainConfig
 
-pytestmark = pytest.mark.unit
 
 GOOD = """
 base: jobs/configs/scl/smoke.yaml

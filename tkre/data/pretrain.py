@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from tkre.data.instance import DataError, RelationInstance
 from tkre.data.readers import tacred_instances
-from tkre.storage import open_storage
+from tkre.storage import CONFIG, open_storage
 
 SOURCES = ("explanation", "synthetic", "support")
 _EXPLANATION_FIELDS = {"relation": str, "support_index": int, "head": str, "tail": str, "explanation": str}
@@ -69,7 +69,7 @@ def read_synthesis(uri: str) -> SynthesisOutput:
         raise DataError(path, f"at line {e.lineno} column {e.colno}", "<json>", f"invalid JSON: {e.msg}") from None
     if not isinstance(data, list):
         raise DataError(path, "<root>", "<root>", "expected a list of instances")
-    return SynthesisOutput(storage.uri, explanations, tacred_instances(data, path), storage.read_text("config.yaml"))
+    return SynthesisOutput(storage.uri, explanations, tacred_instances(data, path), storage.read_text(CONFIG))
 
 
 def _from_instance(inst: RelationInstance, source: str) -> PretrainText:

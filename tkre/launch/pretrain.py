@@ -7,7 +7,8 @@ the cluster at ``RAY_ADDRESS``), copies the last checkpoint's Hugging Face folde
 
 Usage::
 
-    summary = pretrain(load_config(PretrainConfig, "jobs/configs/mslm/smoke.yaml"), "mslm")
+    summary = pretrain(load_stage("mslm", "jobs/configs/mslm/smoke.yaml", ["loop.max_steps=20"]), "mslm")
+    stage_main("scl", "stage 2", ["--config", "jobs/configs/scl/smoke.yaml"], prog="tkre scl")   # a job's main
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import sys
 import time
 from dataclasses import asdict
 
-from tkre.config import config_yaml, from_dict
+from tkre.config import config_yaml, from_dict, job_arguments, load_config
 from tkre.data.pretrain import PretrainText
+from tkre.errors import user_errors
+from tkre.launch.session import stop_ray
+from tkre.models.encoder import resolve_model
 from tkre.storage import CONFIG, METRICS, absolute, export_of, is_remote, open_storage, upload_folder
-from tkre.train.stage import PretrainConfig, corpus_texts, resolve_paths, train_stage
+from tkre.train.stage import PretrainConfig, check_stage, corpus_texts, resolve_paths, train_stage
 
 
 def worker_loop(loop_config: dict) -> None:
@@ -32,10 +36,17 @@ def worker_loop(loop_config: dict) -> None:
                 loop_config["heldout"], RayTrainContext())
 
 
+def load_stage(stage: str, path: str, overrides: list[str] = ()) -> PretrainConfig:
+    """The stage's config, its field rules and the rules between its fields checked."""
+    return load_config(PretrainConfig, path, overrides, check=lambda cfg: check_stage(cfg, stage))
+
+
 def pretrain(cfg: PretrainConfig, stage: str) -> dict:
-    """Runs the (checked) stage on Ray Train into ``cfg.run_dir``; returns its summary."""
+    """Runs the stage on Ray Train into ``cfg.run_dir``; returns its summary."""
     from tkre.launch.ray_train import fit
 
+    resolve_model(cfg.init_from or "minilm")  # checks before anything is written: model, storage, corpus
+    open_storage(cfg.run_dir).check()
     cfg = resolve_paths(cfg, os.getcwd())
     texts, heldout = corpus_texts(cfg)
     print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
@@ -54,4 +65,14 @@ def pretrain(cfg: PretrainConfig, stage: str) -> dict:
                **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
                "wall_s": round(time.time() - start, 1)}
     store.write_text(METRICS, json.dumps(summary, indent=2))
+    return summary
+
+
+def stage_main(stage: str, description: str, argv: list[str] | None, prog: str) -> dict:
+    """A pre-training job's command line: ``--config`` and ``--set``, one-line errors, one JSON line at the end."""
+    with user_errors(prog):
+        args = job_arguments(description, argv, prog)
+        summary = pretrain(load_stage(stage, args.config, args.set), stage)
+    stop_ray()  # its worker logs end before the summary line
+    print(json.dumps(summary))
     return summary
