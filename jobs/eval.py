@@ -16,71 +16,18 @@ import dataclasses
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 
-from tkre.config import FieldError, at_least, checked, config_yaml, job_arguments, load_config, one_of, positive
+from tkre.config import FieldError, config_yaml, job_arguments, load_config
 from tkre.data.datasets import check_kshot, limit_per_relation, load_split
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
 from tkre.errors import user_errors
 from tkre.eval.episodic import evaluate_episode_sets
-from tkre.eval.finetune import FinetuneConfig, finetune_seeds
-from tkre.eval.prototype import METRICS
-from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
+from tkre.eval.config import EpisodicConfig, EvalConfig, parse_setting
+from tkre.eval.finetune import finetune_seeds
+from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
 
-
-
-def parse_setting(setting: str) -> tuple[int, int]:
-    """``"5-1"`` -> (5, 1)."""
-    n_way, _, k_shot = setting.partition("-")
-    if not (n_way.isdigit() and k_shot.isdigit() and int(n_way) >= 2 and int(k_shot) >= 1):
-        raise ValueError(f"expected N-K with N >= 2 and K >= 1, such as 5-1; got {setting!r}")
-    return int(n_way), int(k_shot)
-
-
-def _settings_rule(settings: list[str]) -> str | None:
-    try:
-        return None if settings and [parse_setting(s) for s in settings] else "must list at least one N-K setting"
-    except ValueError as error:
-        return str(error)
-
-
-@dataclass
-class EpisodicConfig:
-    dataset: str = "fewrel"
-    split: str = "val"
-    settings: list[str] = checked(_settings_rule, lambda: ["5-1", "5-5", "10-1", "10-5"])  # N-K
-    episodes: int = positive(1000)
-    n_query: int = positive(5)  # queries per relation
-    seed: int = 0
-    poolings: list[str] = one_of(lambda: list(POOLINGS), POOLINGS)
-    metric: str = one_of("euclidean", METRICS)
-    na_rate: float = at_least(0.0, 0)  # none-of-the-above queries per episode, as a multiple of n_query
-    nota_threshold: float | None = None  # predict none-of-the-above below this prototype score
-    typed_markers: bool = False  # typed markers where the data has entity types
-    max_length: int = positive(256)
-    batch_size: int = positive(64)
-    limit_per_relation: int | None = positive(None)  # keep the first N instances of each relation
-    episodes_from: str | None = None  # replay the frozen episodes in this folder (an earlier run's episodes/)
-
-
-@dataclass
-class FinetuneRun:
-    dataset: str = one_of("wiki80", ("wiki80", "semeval"))
-    k_shot: int = positive(8)
-    seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
-    limit_per_relation: int | None = positive(None)  # of dev and test, for quick runs
-    train: FinetuneConfig = field(default_factory=FinetuneConfig)
-
-
-@dataclass
-class EvalConfig:
-    run_dir: str = "runs/eval"
-    model: str = "minilm"  # minilm (packaged), a folder, an s3:// export or a hub name
-    data_dir: str | None = None
-    episodic: EpisodicConfig | None = field(default_factory=EpisodicConfig)
-    finetune: list[FinetuneRun] = field(default_factory=list)
 
 
 Config = EvalConfig

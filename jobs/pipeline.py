@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 
 from jobs import eval as eval_job
 from jobs import mslm, scl, synth
-from tkre.config import FieldError, blame, build_config, config_data, config_yaml, job_arguments, positive
+from tkre.config import FieldError, blame, build_config, config_data, config_yaml, job_arguments, positive, within
 from tkre.data.datasets import check_kshot, data_dir
 from tkre.errors import EndpointError, UserError, user_errors
 from tkre.launch.session import run_as_task, stop_ray
 from tkre.models.encoder import resolve_model
-from tkre.report.pipeline import pipeline_report
-from tkre.report.tables import plot_episodic
+from tkre.report.pipeline import write_pipeline_report
 from tkre.stages import Stage, config_hash, finished, run_stage
 from tkre.storage import CONFIG, absolute, export_of, join, open_storage
 from tkre.synth.config import check_synth
@@ -110,19 +109,17 @@ def check(cfg: Config, raw: dict) -> list[Stage]:
                 raise FieldError(f"{stage}.{key}", "is handed over by the pipeline (from run_dir and data_dir); remove it")
     open_storage(cfg.run_dir).check()
     stages = plan(cfg)
-    for stage in stages[:3]:
-        try:
-            check_stage(stage.config, stage.name) if stage.name != "synth" else check_synth(stage.config)
-        except FieldError as error:
-            raise FieldError(f"{stage.name}.{error.field}", error.problem) from None
+    with within("synth"):
+        check_synth(stages[0].config)
+    for stage in stages[1:3]:
+        with within(stage.name):
+            check_stage(stage.config, stage.name)
     check_kshot(cfg.synth.support.dataset, cfg.synth.support.k_shot, cfg.synth.support.seed, cfg.data_dir)
     for model in (cfg.mslm.init_from or "minilm", cfg.baseline):
         if model:
             resolve_model(model)
-    try:
+    with within("eval"):
         eval_job.check(stages[3].config, model_ready=False)
-    except FieldError as error:
-        raise FieldError(f"eval.{error.field}", error.problem) from None
     if not finished(stages[0]):
         try:
             Endpoint(cfg.synth.llm, contextlib.ExitStack()).check_reachable()
@@ -149,13 +146,9 @@ def write_report(cfg: Config, stages: list[Stage], records: dict[str, dict]) -> 
     labels = {"eval": "TKRE (mslm + scl)", "baseline": f"{cfg.baseline} as is"}
     results = {labels[s.name]: json.loads(open_storage(s.output).read_text("results.json"))
                for s in stages if s.name in labels}
-    report, episodic = pipeline_report(cfg.run_dir, records, results)
-    state = open_storage(cfg.run_dir)
-    state.write_text("report.md", report + "\n")
-    if episodic:
-        ep = cfg.eval.episodic
-        state.write_bytes("report.png", plot_episodic(episodic, f"{ep.dataset} {ep.split}, {ep.episodes} episodes per setting"))
-    return report
+    ep = cfg.eval.episodic
+    title = f"{ep.dataset} {ep.split}, {ep.episodes} episodes per setting" if ep else ""
+    return write_pipeline_report(open_storage(cfg.run_dir), records, results, title)
 
 
 def run(cfg: Config, stages: list[Stage]) -> dict:

@@ -19,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import types
 import typing
@@ -150,6 +151,15 @@ def config_data(path: str | Path, overrides: list[str] = ()) -> dict:
     for assignment in overrides:
         apply_override(data, assignment)
     return data
+
+
+@contextlib.contextmanager
+def within(section: str):
+    """Field errors raised inside are about ``section``'s fields: ``scl`` + ``init_from`` -> ``scl.init_from``."""
+    try:
+        yield
+    except FieldError as error:
+        raise FieldError(f"{section}.{error.field}", error.problem) from None
 
 
 def blame(error: FieldError, path: str | Path, overrides: list[str] = ()) -> ConfigError:

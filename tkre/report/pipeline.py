@@ -1,11 +1,11 @@
 """The pipeline's report: a table of its stages, then the episodic and fine-tuning tables of its encoders.
 
-Usage: ``text, episodic = pipeline_report(run_dir, records, {"TKRE (mslm + scl)": results, ...})``
+Usage: ``text = write_pipeline_report(open_storage(run_dir), records, {"TKRE (mslm + scl)": results}, "FewRel val")``
 """
 
 from __future__ import annotations
 
-from tkre.report.tables import episodic_table, finetune_table
+from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 
 
 def stage_figures(name: str, summary: dict) -> str:
@@ -38,3 +38,12 @@ def pipeline_report(run_dir: str, records: dict[str, dict], results: dict[str, d
         lines += ["", "## K-shot fine-tuning", "",
                   finetune_table([run for _, run in finetune], [label for label, _ in finetune])]
     return "\n".join(lines), episodic
+
+
+def write_pipeline_report(store, records: dict[str, dict], results: dict[str, dict], title: str) -> str:
+    """Writes ``report.md`` and (with episodic results) ``report.png`` into ``store``; returns the report."""
+    report, episodic = pipeline_report(store.uri, records, results)
+    store.write_text("report.md", report + "\n")
+    if episodic:
+        store.write_bytes("report.png", plot_episodic(episodic, title))
+    return report

@@ -6,7 +6,7 @@ leaves its slot to another. Ray Data runs two calls per actor at once, so while 
 for its slowest request, the next batch's requests already fill the free slots. Every result is written to the record store the moment it arrives, and a
 key whose record is already done is never sent again.
 
-Usage (what ``jobs/synthesize.py`` does)::
+Usage (what ``tkre.synth.dispatch`` does)::
 
     ds.map_batches(SynthesisWorker, fn_constructor_kwargs={...}, batch_size=16,
                    compute=ray.data.ActorPoolStrategy(size=4, max_concurrent_calls_per_actor=2, ...))
