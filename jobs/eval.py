@@ -21,14 +21,12 @@ from tkre.config import FieldError, config_yaml, job_arguments, load_config
 from tkre.data.datasets import check_kshot, limit_per_relation, load_split
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
 from tkre.errors import user_errors
-from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.config import EpisodicConfig, EvalConfig, parse_setting
+from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.finetune import finetune_seeds
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
-
-
 
 Config = EvalConfig
 

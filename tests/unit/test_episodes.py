@@ -4,7 +4,8 @@ import random
 import pytest
 
 from tkre.data.episodes import load_episodes, sample_episode, sample_episodes, save_episodes
-from tkre.data.instance import DataError, RelationInstance, group_by_relation
+from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.errors import DataError
 
 
 def toy(relations=8, per_relation=12, reverse=False):

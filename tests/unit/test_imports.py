@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import tkre
 
 ROOT = Path(tkre.__file__).parent

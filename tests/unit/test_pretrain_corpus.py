@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from tkre.data.instance import DataError, RelationInstance
+from tkre.data.instance import RelationInstance
 from tkre.data.pretrain import pretraining_texts, read_synthesis
+from tkre.errors import DataError
 
 SUPPORT = [
     RelationInstance(tuple("Phoenix is run by mayor Greg Stanton .".split()), (0, 1), (5, 7), "head of government"),

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from tkre.data.instance import DataError
+
 from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_tacred
+from tkre.errors import DataError
 
 
 def write(tmp_path, name, text):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tkre.errors import ConfigError
-from tkre.data.instance import DataError, RelationInstance, group_by_relation
+from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)

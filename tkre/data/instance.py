@@ -1,4 +1,4 @@
-"""The one record every reader produces, and the error every reader raises.
+"""The one record every reader produces (readers raise ``tkre.errors.DataError``).
 
 Usage: ``RelationInstance(tokens=("Paris", "is", "in", "France"), head=(0, 1), tail=(3, 4), relation="country")``
 """
@@ -6,8 +6,6 @@ Usage: ``RelationInstance(tokens=("Paris", "is", "in", "France"), head=(0, 1), t
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from tkre.errors import DataError  # noqa: F401 - the readers raise it from here
 
 
 @dataclass(frozen=True)

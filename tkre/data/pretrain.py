@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tkre.data.instance import DataError, RelationInstance
+from tkre.data.instance import RelationInstance
 from tkre.data.readers import tacred_instances
+from tkre.errors import DataError
 from tkre.storage import CONFIG, open_storage
 
 SOURCES = ("explanation", "synthetic", "support")

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tkre.data.instance import DataError, RelationInstance
+from tkre.data.instance import RelationInstance
+from tkre.errors import DataError
 
 
 def _load_json(path: Path, kind: type, expected: str) -> Any:

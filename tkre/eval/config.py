@@ -44,7 +44,7 @@ class EpisodicConfig:
     max_length: int = positive(256)
     batch_size: int = positive(64)
     limit_per_relation: int | None = positive(None)  # keep the first N instances of each relation
-    episodes_from: str | None = None  # replay the frozen episodes in this folder (an earlier run's episodes/)
+    episodes_from: str | None = None  # replay the frozen episodes in this local folder (an earlier run's episodes/)
 
 
 @dataclass
