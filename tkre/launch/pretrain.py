@@ -45,13 +45,13 @@ def pretrain(cfg: PretrainConfig, stage: str) -> dict:
     """Runs the stage on Ray Train into ``cfg.run_dir``; returns its summary."""
     from tkre.launch.ray_train import fit
 
+    run_dir = absolute(cfg.run_dir)
+    store = open_storage(run_dir)
     resolve_model(cfg.init_from or "minilm")  # checks before anything is written: model, storage, corpus
-    open_storage(cfg.run_dir).check()
+    store.check()
     cfg = resolve_paths(cfg, os.getcwd())
     texts, heldout = corpus_texts(cfg)
     print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
-    run_dir = absolute(cfg.run_dir)
-    store = open_storage(run_dir)
     store.write_text(CONFIG, config_yaml(cfg))
     start = time.time()
     loop_config = {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout}
