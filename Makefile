@@ -1,11 +1,11 @@
-# make setup | make demo | make test | make test-unit | make bench | make corpus | make experiment
+# make setup | make demo | make test | make test-unit | make bench | make corpus | make experiment | make protocol
 VENV := .venv
 PY := $(VENV)/bin/python
 export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shared/data),$(CURDIR)/data)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-unit bench data corpus experiment
+.PHONY: setup demo test test-unit bench data corpus experiment protocol protocol-meta
 
 setup: $(VENV)/.installed
 
@@ -63,3 +63,24 @@ experiment: data
 	    --episodic "(e) TKRE, then (d)'s meta-training=runs/eval-e" \
 	    --finetune "MiniLM as is (plain)=docs/results/finetune_wiki80_k8.json" \
 	    --finetune "after MSLM + SCL (TKRE)=runs/finetune-wiki80-k8-tkre"
+
+# Choosing the evaluation protocol on validation, never on FewRel val (the test): MiniLM as is on the
+# 16 held-out Wiki80 relations under each pooling, metric and description option (about 10 minutes).
+VAL := $(PY) -m jobs.eval --config jobs/configs/eval/validation.yaml
+K4 := episodic.settings=[5-1,5-5,10-1,10-5]
+protocol: data
+	for p in mean marker entity; do for m in euclidean cosine; do \
+	  $(VAL) --set episodic.poolings=[$$p] --set episodic.metric=$$m --set episodic.descriptions=none \
+	      --set $(K4) --set run_dir=runs/protocol/$$p-$$m-none; \
+	  $(VAL) --set episodic.poolings=[$$p] --set episodic.metric=$$m --set run_dir=runs/protocol/$$p-$$m-add1; \
+	done; done
+	for w in 0.5 2 4; do for m in euclidean cosine; do \
+	  $(VAL) --set episodic.metric=$$m --set episodic.description_weight=$$w --set run_dir=runs/protocol/mean-$$m-add$$w; \
+	done; done
+	$(VAL) --set episodic.descriptions=only --set run_dir=runs/protocol/mean-cosine-only
+	$(PY) -m jobs.report --out docs/results/protocol_validation --title "Validation: 16 held-out Wiki80 relations, MiniLM as is" \
+	    $(foreach p,mean marker entity,$(foreach m,euclidean cosine,--episodic "$(p), $(m)=runs/protocol/$(p)-$(m)-none" \
+	    --episodic "$(p), $(m), descriptions w=1=runs/protocol/$(p)-$(m)-add1")) \
+	    $(foreach w,0.5 2 4,$(foreach m,euclidean cosine,--episodic "mean, $(m), descriptions w=$(w)=runs/protocol/mean-$(m)-add$(w)")) \
+	    --episodic "mean, cosine, descriptions only=runs/protocol/mean-cosine-only" \
+	    --paired "mean, cosine vs mean, euclidean" --paired "mean, cosine, descriptions w=1 vs mean, cosine"

@@ -20,10 +20,12 @@ import time
 from tkre.config import FieldError, config_yaml, job_arguments, load_config
 from tkre.data.datasets import check_kshot, limit_per_relation, load_split
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
+from tkre.data.schemas import Schemas, relation_schemas
 from tkre.errors import user_errors
 from tkre.eval.config import EpisodicConfig, EvalConfig, parse_setting
 from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.finetune import finetune_seeds
+from tkre.eval.validation import validation_relations
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
@@ -34,6 +36,14 @@ Config = EvalConfig
 def check_eval(cfg: Config) -> None:
     if cfg.episodic is None and not cfg.finetune:
         raise FieldError("episodic", "nothing to evaluate: set episodic or finetune")
+    ep = cfg.episodic
+    if ep is None:
+        return
+    zero_shot = [s for s in ep.settings if parse_setting(s)[1] == 0]
+    if zero_shot and ep.descriptions == "none":
+        raise FieldError("episodic.descriptions", f"0-shot settings {', '.join(zero_shot)} score by descriptions: set add or only")
+    if ep.relations == "validation" and ep.dataset != "wiki80":
+        raise FieldError("episodic.relations", f"the validation relations are Wiki80's, not {ep.dataset}'s")
 
 
 def load(path: str, overrides: list[str] = ()) -> Config:
@@ -49,6 +59,9 @@ def sample_or_replay(cfg: Config) -> tuple[list, dict[str, list]]:
     """The evaluation instances and every setting's episodes: seeded samples, or the frozen ones in ``episodes_from``."""
     ep = cfg.episodic
     instances = limit_per_relation(load_split(ep.dataset, ep.split, cfg.data_dir), ep.limit_per_relation)
+    if ep.relations == "validation":
+        keep = set(validation_relations(cfg.data_dir))
+        instances = [x for x in instances if x.relation in keep]
     episode_sets = {}
     for setting in ep.settings:
         n_way, k_shot = parse_setting(setting)
@@ -63,31 +76,44 @@ def sample_or_replay(cfg: Config) -> tuple[list, dict[str, list]]:
     return instances, episode_sets
 
 
-def score_episodes(ep: EpisodicConfig, model: str, instances: list, episode_sets: dict) -> dict[str, dict[str, dict]]:
-    """Accuracy per pooling and setting; each pooling encodes every instance once."""
+def schemas_of(ep: EpisodicConfig, instances: list, data_dir: str | None) -> Schemas:
+    """The relation schemas of the evaluation data, from ``ep.schema`` or the dataset's own source."""
+    return relation_schemas({x.relation for x in instances}, ep.schema or ep.dataset, data_dir)
+
+
+def score_episodes(ep: EpisodicConfig, model: str, instances: list, episode_sets: dict,
+                   schemas: Schemas | None = None) -> dict[str, dict[str, dict]]:
+    """Accuracy per pooling and setting; each pooling encodes every instance (and description) once."""
+    texts = {r: s.text for r, s in schemas.items()} if schemas is not None and ep.descriptions != "none" else None
     results = {}
     for pooling in ep.poolings:
-        print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}, metric {ep.metric}", file=sys.stderr)
+        print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}, metric {ep.metric}, "
+              f"descriptions {ep.descriptions}", file=sys.stderr)
         encoder = RelationEncoder(model, pooling, ep.typed_markers, ep.max_length).to(default_device())
         results[pooling] = evaluate_episode_sets(encoder, instances, episode_sets, ep.batch_size, ep.metric,
-                                                 ep.nota_threshold)
+                                                 ep.nota_threshold, descriptions=texts, description_mode=ep.descriptions,
+                                                 description_weight=ep.description_weight)
     return results
 
 
-def check(cfg: Config, model_ready: bool = True) -> tuple[list, dict[str, list]]:
-    """What can fail before anything is written: the model (unless an earlier stage makes it), storage, data, episodes."""
+def check(cfg: Config, model_ready: bool = True) -> tuple[list, dict[str, list], Schemas | None]:
+    """What can fail before anything is written: the model (unless an earlier stage makes it), storage,
+    data, episodes, the schema file. Returns the instances, the episodes and the relation schemas."""
     if model_ready and not is_remote(cfg.model):
         resolve_model(cfg.model)
     open_storage(cfg.run_dir).check()
     for ft in cfg.finetune:
         for seed in ft.seeds:
             check_kshot(ft.dataset, ft.k_shot, seed, cfg.data_dir)
-    return sample_or_replay(cfg) if cfg.episodic else ([], {})
+    if not cfg.episodic:
+        return [], {}, None
+    instances, episode_sets = sample_or_replay(cfg)
+    return instances, episode_sets, schemas_of(cfg.episodic, instances, cfg.data_dir)
 
 
 def run(cfg: Config) -> dict:
     """Evaluates ``cfg.model`` into ``cfg.run_dir``; returns the results (``report``: the Markdown tables)."""
-    instances, episode_sets = check(cfg)
+    instances, episode_sets, schemas = check(cfg)
     start = time.perf_counter()
     with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
         (out / CONFIG).write_text(config_yaml(cfg))
@@ -96,7 +122,8 @@ def run(cfg: Config) -> dict:
         if cfg.episodic:
             for setting, episodes in episode_sets.items():
                 save_episodes(out / "episodes" / episode_file(cfg.episodic, setting), episodes)
-            results["episodic"] = score_episodes(cfg.episodic, model, instances, episode_sets)
+            results["episodic"] = score_episodes(cfg.episodic, model, instances, episode_sets, schemas)
+            results["schema"] = schemas.summary()
             title = f"{cfg.model} on {cfg.episodic.dataset} {cfg.episodic.split}, {cfg.episodic.episodes} episodes"
             (out / "episodic.png").write_bytes(plot_episodic(results["episodic"], title))
             sections.append(f"## Episodic ({title}, accuracy %, 95% interval)\n\n{episodic_table(results['episodic'])}")

@@ -18,13 +18,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from tkre.config import at_least, job_arguments, load_config, one_of, positive, save_config
+from tkre.config import FieldError, at_least, fraction, job_arguments, load_config, one_of, positive, save_config
 from tkre.data.datasets import wiki80_disjoint_from_fewrel_val
 from tkre.data.episodes import sample_episodes
+from tkre.data.schemas import relation_schemas
 from tkre.errors import user_errors
 from tkre.eval.prototype import METRICS
+from tkre.eval.validation import ValidationConfig, Validator, validation_relations
 from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
 from tkre.storage import CONFIG, EXPORT, METRICS as METRICS_FILE, open_storage
 from tkre.train.engines import EngineSettings, make_engine
@@ -38,21 +41,44 @@ class MetaTrainConfig:
     init_from: str = "minilm"  # minilm, a folder (e.g. a pre-training export) or hub name
     data_dir: str | None = None
     splits: list[str] = one_of(lambda: ["dev", "test"], ("train", "dev", "test"))  # Wiki80, FewRel val relations dropped
+    exclude_validation: bool = False  # also drop Wiki80's 16 validation relations (scored by ``val``)
     pooling: str = one_of("mean", POOLINGS)
     metric: str = one_of("euclidean", METRICS)
+    scale: float = positive(1.0)  # logits = scale * prototype scores (cosine scores lie in [-1, 1])
+    learn_scale: bool = False  # the scale is a parameter that starts at ``scale``
+    descriptions: str = one_of("none", ("none", "add"))  # add: train description prototypes
+    description_weight: float = at_least(1.0, 0)  # w in (support_mean + w * description) / (1 + w)
+    description_drop: float = fraction(0.0)  # probability that a relation's prototype goes without its description
+    schema: str | None = None  # relation names and descriptions: Wiki80's (pid2name.json), or a .json/.yaml file
     max_length: int = positive(128)
     n_way: int = at_least(5, 2)
     k_shot: int = positive(1)
     n_query: int = positive(5)
     loop: LoopSettings = field(default_factory=LoopSettings)  # batch_size: episodes per step
     engine: EngineSettings = field(default_factory=EngineSettings)
+    val: ValidationConfig | None = None  # with exclude_validation: validation accuracy every loop.eval_every steps
+
+
+def check_meta(cfg: MetaTrainConfig) -> None:
+    if cfg.val is not None and not cfg.exclude_validation:
+        raise FieldError("val", "validation relations are trained on: set exclude_validation: true")
 
 
 Config = MetaTrainConfig
 
 
 def load(path: str, overrides: list[str] = ()) -> Config:
-    return load_config(Config, path, overrides)
+    return load_config(Config, path, overrides, check=check_meta)
+
+
+def training_data(cfg: Config) -> tuple[list, list[str]]:
+    """The Wiki80 instances meta-training reads (FewRel val relations dropped, and the validation
+    relations when ``exclude_validation``) and the validation relations."""
+    held_out = validation_relations(cfg.data_dir, cfg.val) if cfg.exclude_validation else []
+    instances = []
+    for split in cfg.splits:
+        instances += [x for x in wiki80_disjoint_from_fewrel_val(split, cfg.data_dir)[0] if x.relation not in held_out]
+    return instances, held_out
 
 
 def run(cfg: Config) -> dict:
@@ -60,23 +86,33 @@ def run(cfg: Config) -> dict:
     run_dir = Path(cfg.run_dir)
     resolve_model(cfg.init_from)  # checks before anything is written: the model, the folder, the data
     open_storage(run_dir).check()
-    instances = []
-    for split in cfg.splits:
-        instances += wiki80_disjoint_from_fewrel_val(split, cfg.data_dir)[0]
-    episodes = sample_episodes(instances, cfg.n_way, cfg.k_shot, cfg.n_query,
-                               cfg.loop.max_steps * cfg.loop.batch_size, cfg.loop.seed)
+    instances, held_out = training_data(cfg)
+    n_episodes = cfg.loop.max_steps * cfg.loop.batch_size
+    episodes = sample_episodes(instances, cfg.n_way, cfg.k_shot, cfg.n_query, n_episodes, cfg.loop.seed)
+    schemas = relation_schemas({x.relation for x in instances}, cfg.schema or "wiki80", cfg.data_dir)
+    texts = {r: s.text for r, s in schemas.items()} if cfg.descriptions == "add" else None
+    # which prototypes keep their description: drawn once, so a resumed run sees the same batches
+    described = np.random.default_rng([cfg.loop.seed, 1]).random((n_episodes, cfg.n_way)) >= cfg.description_drop
+    validator = Validator(cfg.val, held_out, cfg.init_from, cfg.max_length, cfg.data_dir) if cfg.val else None
     save_config(cfg, run_dir / CONFIG)
-    relations = len({x.relation for x in instances})
-    print(f"[meta_train] {len(instances)} Wiki80 instances of {relations} relations, init from {cfg.init_from}", file=sys.stderr)
+    relations = len(schemas)
+    print(f"[meta_train] {len(instances)} Wiki80 instances of {relations} relations "
+          f"({len(schemas.fallback)} without a schema entry), init from {cfg.init_from}", file=sys.stderr)
     torch.manual_seed(cfg.loop.seed)
-    model = PrototypicalModel(RelationEncoder(cfg.init_from, cfg.pooling, max_length=cfg.max_length), cfg.metric)
+    model = PrototypicalModel(RelationEncoder(cfg.init_from, cfg.pooling, max_length=cfg.max_length), cfg.metric,
+                              cfg.description_weight, cfg.scale, cfg.learn_scale)
     model.train()
     features = model.encoder.featurize(instances)
     engine = make_engine(cfg.engine, model, cfg.loop.max_steps, cfg.loop.batch_size, default_device())
     ctx = LocalContext(str(run_dir))
     start = time.time()
-    metrics = train(engine, episodes, lambda eps, epoch: episode_batch(model.encoder, features, eps),
-                    cfg.loop, ctx, export=model.export)
+
+    def collate(items: list[int], epoch: int) -> dict:
+        return episode_batch(model.encoder, features, [episodes[i] for i in items], texts,
+                             described[items].tolist() if texts else None)
+
+    evaluate = (lambda: validator(model.encoder.encoder)) if validator else None
+    metrics = train(engine, list(range(n_episodes)), collate, cfg.loop, ctx, export=model.export, evaluate=evaluate)
     export = run_dir / EXPORT
     shutil.rmtree(export, ignore_errors=True)
     shutil.copytree(Path(ctx.latest_checkpoint()) / "hf", export)

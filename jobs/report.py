@@ -1,14 +1,17 @@
 """report job: collects eval runs into one table (Markdown), JSON and plot (PNG), e.g. the pre-training experiment.
 
-Each ``--episodic LABEL=RUN_DIR`` names an eval job's run dir (its ``results.json``, one pooling);
-each ``--finetune LABEL=PATH`` an eval run dir (its first fine-tuning run) or a JSON file of one
-fine-tuning result. The differences to the first episodic and the first fine-tuning entry are
-added as columns.
+Each ``--episodic LABEL=RUN_DIR[,RUN_DIR...]`` names an eval job's run dir (its ``results.json``,
+one pooling), or several (seeds of one method on the same episodes: the cell is their mean ± their
+standard deviation); each ``--paired "LABEL_A vs LABEL_B"`` adds a paired test of two rows over
+the same episodes (per-episode accuracy, averaged over seeds); each ``--finetune LABEL=PATH`` an
+eval run dir (its first fine-tuning run) or a JSON file of one fine-tuning result. The differences
+to the first episodic and the first fine-tuning entry are added.
 
 Usage::
 
     python -m jobs.report --out docs/results/pretrain_experiment \\
         --episodic "(a) MiniLM=runs/eval-a" --episodic "(c) +MSLM+SCL=runs/eval-c" \\
+        --episodic "(d) meta=runs/eval-d0,runs/eval-d1,runs/eval-d2" --paired "(d) meta vs (a) MiniLM" \\
         --finetune "plain=docs/results/finetune_wiki80_k8.json" --finetune "TKRE=runs/ft-tkre"
 (= ``tkre report ...``)
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from tkre.config import job_parser
 from tkre.errors import ConfigError, user_errors
+from tkre.eval.metrics import mean_std, paired_test
 from tkre.report.tables import episodic_table, plot_episodic
 
 
@@ -33,12 +37,40 @@ def labelled(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def episodic_results(run_dir: str) -> dict[str, dict]:
-    """The one pooling's ``{setting: result}`` of an eval run."""
-    by_pooling = json.loads((Path(run_dir) / "results.json").read_text())["episodic"]
-    if len(by_pooling) != 1:
-        raise ConfigError(f"{run_dir}/results.json: expected one pooling, found {sorted(by_pooling)}")
-    return next(iter(by_pooling.values()))
+def episodic_results(run_dirs: str) -> dict[str, dict]:
+    """``{setting: result}`` of one eval run's one pooling; over several runs (seeds), the mean accuracy,
+    the standard deviation over seeds as ``ci95``'s stand-in, and the per-episode mean."""
+    runs = []
+    for run_dir in run_dirs.split(","):
+        path = Path(run_dir) / "results.json"
+        if not path.is_file():
+            raise ConfigError(f"{path} not found: is {run_dir} an eval run dir?")
+        by_pooling = json.loads(path.read_text())["episodic"]
+        if len(by_pooling) != 1:
+            raise ConfigError(f"{path}: expected one pooling, found {sorted(by_pooling)}")
+        runs.append(next(iter(by_pooling.values())))
+    if len(runs) == 1:
+        return runs[0]
+    out = {}
+    for setting in runs[0]:
+        accuracy, std = mean_std([r[setting]["accuracy"] for r in runs])
+        per_episode = [sum(values) / len(runs) for values in zip(*(r[setting]["per_episode"] for r in runs))]
+        out[setting] = {"accuracy": accuracy, "ci95": std, "seeds": len(runs), "per_episode": per_episode}
+    return out
+
+
+def paired_rows(episodic: dict[str, dict], pairs: list[str]) -> tuple[str, dict]:
+    """A table of paired tests, one row per ``"A vs B"``, one column per setting both share."""
+    lines, tests = ["| comparison | setting | difference (points, 95% interval) | p |", "|---|---|---|---|"], {}
+    for pair in pairs:
+        a, sep, b = pair.partition(" vs ")
+        if not sep or a not in episodic or b not in episodic:
+            raise ConfigError(f"--paired {pair!r}: expected 'LABEL_A vs LABEL_B' with both labels among --episodic")
+        for setting in [s for s in episodic[a] if s in episodic[b]]:
+            t = paired_test(episodic[a][setting]["per_episode"], episodic[b][setting]["per_episode"])
+            tests.setdefault(pair, {})[setting] = t
+            lines.append(f"| {pair} | {setting} | {100 * t['diff']:+.2f} ± {100 * t['ci95']:.2f} | {t['p']:.2g} |")
+    return "\n".join(lines), tests
 
 
 def finetune_result(path: str) -> dict:
@@ -58,7 +90,8 @@ def finetune_rows(runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str]) -> dict:
+def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str], pairs: list[str] = (),
+        title: str = "FewRel val, 1000 episodes per setting") -> dict:
     """Writes ``<out>.md``, ``<out>.json`` and ``<out>.png``; returns the summary."""
     episodic = {label: episodic_results(path) for label, path in episodic_runs.items()}
     finetune = {label: finetune_result(path) for label, path in finetune_runs.items()}
@@ -67,18 +100,24 @@ def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str]) 
     sections = []
     if episodic:
         first = next(iter(episodic.values()))
-        gains = {label: {s: 100 * (r["accuracy"] - first[s]["accuracy"]) for s, r in by_setting.items()}
+        gains = {label: {s: 100 * (r["accuracy"] - first[s]["accuracy"]) for s, r in by_setting.items() if s in first}
                  for label, by_setting in episodic.items()}
-        sections.append("## FewRel val, 1000 episodes per setting (accuracy %, 95% interval)\n\n" + episodic_table(episodic))
+        spread = "std over seeds where a row has several, else 95% interval"
+        sections.append(f"## {title} (accuracy %, {spread})\n\n" + episodic_table(episodic))
         sections.append("Gain over the first row (points): " + "; ".join(
             f"{label} " + ", ".join(f"{s} {g:+.2f}" for s, g in by_s.items()) for label, by_s in list(gains.items())[1:]))
-        out.with_suffix(".png").write_bytes(plot_episodic(episodic, "FewRel val, sentence-mean pooling"))
+        out.with_suffix(".png").write_bytes(plot_episodic(episodic, title))
+    tests = {}
+    if pairs:
+        table, tests = paired_rows(episodic, pairs)
+        sections.append("## Paired tests over the same episodes\n\n" + table)
     if finetune:
         sections.append("## Wiki80 K=8 fine-tuning, 5 seeds\n\n" + finetune_rows(finetune))
     report = "\n\n".join(sections)
     out.with_suffix(".md").write_text(report + "\n")
-    summary = {"episodic": {label: {s: {"accuracy": r["accuracy"], "ci95": r["ci95"]} for s, r in by_s.items()}
+    summary = {"episodic": {label: {s: {k: r[k] for k in ("accuracy", "ci95", "seeds") if k in r} for s, r in by_s.items()}
                             for label, by_s in episodic.items()},
+               "paired": tests,
                "finetune": {label: {"test_f1_mean": r["test_f1_mean"], "test_f1_std": r["test_f1_std"],
                                     "per_seed": [s["test_f1"] for s in r["per_seed"]]} for label, r in finetune.items()}}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
@@ -90,11 +129,13 @@ def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str]) 
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.report") -> dict:
     parser = job_parser(__doc__.split("\n")[0], prog, config=False)
     parser.add_argument("--out", required=True, help="path prefix of the .md, .json and .png written")
-    parser.add_argument("--episodic", action="append", default=[], metavar="LABEL=RUN_DIR")
+    parser.add_argument("--title", default="FewRel val, 1000 episodes per setting")
+    parser.add_argument("--episodic", action="append", default=[], metavar="LABEL=RUN_DIR[,RUN_DIR...]")
+    parser.add_argument("--paired", action="append", default=[], metavar="'LABEL_A vs LABEL_B'")
     parser.add_argument("--finetune", action="append", default=[], metavar="LABEL=PATH")
     with user_errors(prog):
         args = parser.parse_args(argv)
-        return run(args.out, labelled(args.episodic), labelled(args.finetune))
+        return run(args.out, labelled(args.episodic), labelled(args.finetune), args.paired, args.title)
 
 
 if __name__ == "__main__":

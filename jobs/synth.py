@@ -55,7 +55,8 @@ def synthesize(cfg: Config) -> dict:
         storage.write_text(CONFIG, config_yaml(cfg))
         records = RecordStore(storage)
         budget = Budget(cfg.budget, list(records.load(records.keys()).values()))
-        print(f"[synth] {len(schemas)} relations, {len(support)} support instances, "
+        print(f"[synth] {len(schemas)} relations ({len(schemas.fallback)} without a schema entry), "
+              f"{len(support)} support instances, "
               f"{len(evaluation)} evaluation sentences to avoid, output {storage.uri}", file=sys.stderr)
 
         # EDKG: one explanation per support instance
@@ -86,7 +87,7 @@ def synthesize(cfg: Config) -> dict:
     outcome = Outcome(edkg_rows, edkg_records, scdg_rows, ordered(records, scdg_rows), explanations,
                       explanation_rejects, accepted, rejects)
     previous = json.loads(storage.read_text("manifest.json")) if storage.exists("manifest.json") else {}
-    manifest = build_manifest(cfg, endpoint.description, len(schemas), len(support), outcome, budget, previous,
+    manifest = build_manifest(cfg, endpoint.description, schemas, len(support), outcome, budget, previous,
                               time.time() - start)
     storage.write_text("manifest.json", json.dumps(manifest, indent=2))
     storage.write_text("summary.md", summary_table(manifest) + "\n")

@@ -73,3 +73,62 @@ def test_training_on_episodes_lowers_the_loss():
         engine.backward(engine(batch)["loss"])
         engine.step()
     assert model(batch)["loss"].item() < 0.5 * first
+
+
+def test_description_batches_hold_each_relation_once_and_the_drop_mask(model):
+    data = sentences()
+    features = model.encoder.featurize(data)
+    episodes = sample_episodes(data, 3, 1, 2, 2, seed=5)
+    texts = {r: f"{r.replace('_', ' ')}: {w}" for r, w in WORDS.items()}
+    described = [[True, False, True], [False, False, True]]
+    batch = episode_batch(model.encoder, features, episodes, texts, described)
+    relations = sorted({r for ep in episodes for r in ep.relations})
+    assert batch["desc_input_ids"].size(0) == len(relations)
+    for e, ep in enumerate(episodes):
+        for n, r in enumerate(ep.relations):
+            row = batch["desc_index"][e, n]
+            ids = batch["desc_input_ids"][row][batch["desc_attention_mask"][row].bool()].tolist()
+            assert ids == model.encoder.tokenizer(texts[r])["input_ids"]
+    assert batch["described"].tolist() == described
+    assert "desc_input_ids" not in episode_batch(model.encoder, features, episodes)
+
+
+def test_cosine_description_loss_matches_a_per_instance_reference():
+    torch.manual_seed(0)
+    model = PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32), "cosine", description_weight=0.5,
+                              scale=10.0)
+    data = sentences()
+    features = model.encoder.featurize(data)
+    episodes = sample_episodes(data, 3, 2, 2, 2, seed=6)
+    texts = {r: f"{r.replace('_', ' ')}: {w}" for r, w in WORDS.items()}
+    described = [[True, False, True], [True, True, False]]
+    model.eval()
+    out = model(episode_batch(model.encoder, features, episodes, texts, described))
+    unit = torch.nn.functional.normalize
+    losses = []
+    for e, ep in enumerate(episodes):
+        embed = lambda i: unit(model.encoder(model.encoder.collate([features[i]]))[0], dim=0)
+        protos = []
+        for n, shots in enumerate(ep.support):
+            mean = unit(torch.stack([embed(i) for i in shots]).mean(0), dim=0)
+            text = unit(model.encoder.embed_texts(model.encoder.text_batch([texts[ep.relations[n]]]))[0], dim=0)
+            protos.append((mean + 0.5 * text) / 1.5 if described[e][n] else mean)
+        protos = unit(torch.stack(protos), dim=-1)
+        for i, label in zip(ep.query, ep.labels):
+            scores = 10.0 * protos @ embed(i)
+            losses.append(torch.nn.functional.cross_entropy(scores[None], torch.tensor([label])))
+    assert torch.allclose(out["loss"], torch.stack(losses).mean(), atol=1e-4)
+    assert out["scale"].item() == pytest.approx(10.0)
+
+
+def test_a_learned_scale_is_trained_and_a_fixed_one_is_not():
+    data = sentences()
+    for learn in (True, False):
+        torch.manual_seed(0)
+        model = PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32), "cosine", scale=5.0, learn_scale=learn)
+        batch = episode_batch(model.encoder, model.encoder.featurize(data), sample_episodes(data, 4, 1, 4, 2, seed=4))
+        engine = make_engine(EngineSettings(kind="torch", lr=1e-2, warmup_ratio=0.0), model, 3, 2, torch.device("cpu"))
+        for _ in range(3):
+            engine.backward(engine(batch)["loss"])
+            engine.step()
+        assert (model.log_scale.exp().item() != pytest.approx(5.0)) == learn

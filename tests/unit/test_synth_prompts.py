@@ -3,7 +3,8 @@
 import json
 
 from tkre.data.instance import RelationInstance
-from tkre.synth.prompts import RelationSchema, response_format, scdg_messages
+from tkre.data.schemas import RelationSchema
+from tkre.synth.prompts import response_format, scdg_messages
 
 SCHEMA = RelationSchema("founded by", "founder of this organization", ("organization",), ("human",))
 DEMOS = [

@@ -3,7 +3,7 @@
 import pytest
 
 from tkre.data.instance import RelationInstance
-from tkre.synth.prompts import RelationSchema
+from tkre.data.schemas import RelationSchema
 from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Validator
 
 SCHEMA = RelationSchema("founded by", "founder or co-founder of this organization", ("organization",), ("human", "group"))

@@ -48,3 +48,25 @@ def test_frozen_episodes_of_the_held_out_relations_scored_on_the_live_backbone(d
 def test_held_out_relations_missing_from_the_split_name_the_file(data_dir):
     with pytest.raises(ValueError, match=r"wiki80/dev.json: held-out relations \['no such relation'\]"):
         Validator(ValidationConfig(), ["country", "no such relation"], "minilm")
+
+
+def test_validation_relations_are_the_sweeps_held_out_corpus_relations_and_unseen_by_fewrel_val():
+    from tkre.data.datasets import fewrel_val_relation_names
+    from tkre.eval.validation import validation_relations
+    from tkre.train.stage import PretrainConfig, corpus_texts
+
+    cfg = PretrainConfig(corpus="corpora/wiki80_k8_smollm2", val=ValidationConfig())
+    texts, heldout = corpus_texts(cfg)
+    assert validation_relations() == heldout and len(heldout) == 16
+    assert not set(heldout) & fewrel_val_relation_names()
+    assert not set(heldout) & {t.relation for t in texts}
+
+
+def test_descriptions_change_the_validation_score(data_dir):
+    names = ["architect", "composer", "developer", "occupation", "tributary"]
+    cfg = ValidationConfig(limit_per_relation=10, episodes=20, k_shots=[1], n_query=4, metric="cosine")
+    plain = Validator(cfg, names, "minilm", max_length=64)
+    described = Validator(ValidationConfig(**{**cfg.__dict__, "descriptions": "add"}), names, "minilm", max_length=64)
+    assert described.texts["architect"].startswith("architect: ") and plain.texts is None
+    backbone = RelationEncoder("minilm", "mean").encoder
+    assert plain(backbone)["val/acc"] != described(backbone)["val/acc"]

@@ -1,6 +1,9 @@
 """The eval job's settings: episodic evaluation (settings, episodes, pooling, metric, NOTA, replay) and fine-tuning runs.
 
 Usage: ``cfg = load_config(EvalConfig, "jobs/configs/eval/smoke.yaml", ["episodic.metric=cosine"])``
+
+Settings ``"5-0"``/``"10-0"`` are 0-shot episodes scored by descriptions alone; ``relations:
+validation`` keeps the Wiki80 relations held out for choosing settings (``tkre.eval.validation``).
 """
 
 from __future__ import annotations
@@ -9,15 +12,15 @@ from dataclasses import dataclass, field
 
 from tkre.config import at_least, checked, one_of, positive
 from tkre.eval.finetune import FinetuneConfig
-from tkre.eval.prototype import METRICS
+from tkre.eval.prototype import DESCRIPTIONS, METRICS
 from tkre.models.encoder import POOLINGS
 
 
 def parse_setting(setting: str) -> tuple[int, int]:
-    """``"5-1"`` -> (5, 1)."""
+    """``"5-1"`` -> (5, 1); ``"5-0"`` -> (5, 0), 0-shot: descriptions alone."""
     n_way, _, k_shot = setting.partition("-")
-    if not (n_way.isdigit() and k_shot.isdigit() and int(n_way) >= 2 and int(k_shot) >= 1):
-        raise ValueError(f"expected N-K with N >= 2 and K >= 1, such as 5-1; got {setting!r}")
+    if not (n_way.isdigit() and k_shot.isdigit() and int(n_way) >= 2):
+        raise ValueError(f"expected N-K with N >= 2 and K >= 0, such as 5-1 or 5-0; got {setting!r}")
     return int(n_way), int(k_shot)
 
 
@@ -38,6 +41,10 @@ class EpisodicConfig:
     seed: int = 0
     poolings: list[str] = one_of(lambda: list(POOLINGS), POOLINGS)
     metric: str = one_of("euclidean", METRICS)
+    descriptions: str = one_of("none", DESCRIPTIONS)  # add: prototype = weighted mean of support mean and description
+    description_weight: float = at_least(1.0, 0)  # w in (support_mean + w * description) / (1 + w)
+    schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
+    relations: str = one_of("all", ("all", "validation"))  # validation: Wiki80's 16 held-out validation relations
     na_rate: float = at_least(0.0, 0)  # none-of-the-above queries per episode, as a multiple of n_query
     nota_threshold: float | None = None  # predict none-of-the-above below this prototype score
     typed_markers: bool = False  # typed markers where the data has entity types

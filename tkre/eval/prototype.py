@@ -1,34 +1,66 @@
-"""Prototype classification of many episodes at once (Snell et al., 2017).
+"""Prototype classification of many episodes at once (Snell et al., 2017), with relation descriptions.
 
-Usage: ``pred = prototype_predict(support, query)`` with support [E, N, K, D], query [E, Q, D]
+A prototype is the mean of a relation's K support embeddings; with a description embedding it is
+the weighted mean ``(support_mean + w * description) / (1 + w)`` (Liu et al., 2022), and with no
+support (0-shot, or descriptions alone) the description itself. Under ``cosine`` every embedding is
+L2-normalised first (as a sentence-transformers Normalize step does), and so is the support mean.
+
+Usage::
+
+    protos = prototypes(support, "cosine", descriptions, weight=1.0)   # support [E, N, K, D], descriptions [E, N, D]
+    pred = prototype_scores(protos, query, "cosine").argmax(-1)         # query [E, Q, D] -> [E, Q]
 """
 
 from __future__ import annotations
 
 import torch
+from torch.nn.functional import normalize
 
 METRICS = ("euclidean", "dot", "cosine")
+DESCRIPTIONS = ("none", "add", "only")  # how descriptions enter a prototype
 
 
-def prototype_scores(support: torch.Tensor, query: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
-    """Scores [E, Q, N] of each query against each prototype (mean of the K support embeddings)."""
+def prototypes(support: torch.Tensor, metric: str = "euclidean", descriptions: torch.Tensor | None = None,
+               weight: float = 1.0, has_description: torch.Tensor | None = None) -> torch.Tensor:
+    """Prototypes [E, N, D] from support [E, N, K, D] (K may be 0) and optional descriptions [E, N, D].
+
+    ``has_description`` [E, N] (bool) keeps the support mean alone where it is False (a dropped or
+    missing description); with K = 0 the description is the prototype.
+    """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    prototypes = support.mean(dim=2)
+    if descriptions is not None and metric == "cosine":
+        descriptions = normalize(descriptions, dim=-1)
+    if support.size(2) == 0:
+        if descriptions is None:
+            raise ValueError("0-shot prototypes need descriptions")
+        return descriptions
+    if metric == "cosine":
+        mean = normalize(normalize(support, dim=-1).mean(dim=2), dim=-1)
+    else:
+        mean = support.mean(dim=2)
+    if descriptions is None:
+        return mean
+    combined = (mean + weight * descriptions) / (1 + weight)
+    if has_description is None:
+        return combined
+    return torch.where(has_description.unsqueeze(-1), combined, mean)
+
+
+def prototype_scores(prototypes: torch.Tensor, query: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+    """Scores [E, Q, N] of each query [E, Q, D] against each prototype [E, N, D]; higher is nearer."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     if metric == "euclidean":
         return -torch.cdist(query, prototypes).pow(2)
     if metric == "cosine":
-        query = torch.nn.functional.normalize(query, dim=-1)
-        prototypes = torch.nn.functional.normalize(prototypes, dim=-1)
+        query, prototypes = normalize(query, dim=-1), normalize(prototypes, dim=-1)
     return query @ prototypes.transpose(1, 2)
 
 
-def prototype_predict(
-    support: torch.Tensor, query: torch.Tensor, metric: str = "euclidean", nota_threshold: float | None = None
-) -> torch.Tensor:
+def predict(scores: torch.Tensor, nota_threshold: float | None = None) -> torch.Tensor:
     """Nearest prototype [E, Q]; with ``nota_threshold``, a best score below it predicts N (none-of-the-above)."""
-    scores = prototype_scores(support, query, metric)
     best, pred = scores.max(dim=-1)
     if nota_threshold is not None:
-        pred = torch.where(best < nota_threshold, torch.full_like(pred, support.size(1)), pred)
+        pred = torch.where(best < nota_threshold, torch.full_like(pred, scores.size(-1)), pred)
     return pred

@@ -22,9 +22,11 @@ import numpy as np
 from torch import nn
 
 from tkre.config import at_least, checked, one_of, positive
-from tkre.data.datasets import data_dir, limit_per_relation, load_split, split_path
+from tkre.data.datasets import data_dir, limit_per_relation, load_split, split_path, wiki80_disjoint_from_fewrel_val
 from tkre.data.episodes import sample_episodes
+from tkre.data.schemas import relation_schemas
 from tkre.eval.episodic import evaluate_episode_sets
+from tkre.eval.prototype import DESCRIPTIONS, METRICS
 from tkre.models.encoder import POOLINGS, RelationEncoder
 
 
@@ -45,6 +47,9 @@ class ValidationConfig:
     seed: int = 0
     limit_per_relation: int | None = positive(40)
     pooling: str = one_of("mean", POOLINGS)
+    metric: str = one_of("euclidean", METRICS)
+    descriptions: str = one_of("none", DESCRIPTIONS)  # relation descriptions from the data's schema (tkre.data.schemas)
+    description_weight: float = at_least(1.0, 0)
     batch_size: int = positive(64)
     eval_every: int = positive(20)  # steps
 
@@ -56,6 +61,14 @@ def heldout_relations(relations, n: int, seed: int) -> list[str]:
         raise ValueError(f"val.holdout: expected 0 < holdout < {len(names)} (the corpus relations), got {n}")
     picks = np.random.default_rng(seed).choice(len(names), size=n, replace=False)
     return sorted(names[i] for i in picks)
+
+
+def validation_relations(root: str | None = None, cfg: ValidationConfig | None = None) -> list[str]:
+    """The Wiki80 relations that choose settings: ``heldout_relations`` over the 64 Wiki80 relations
+    disjoint from FewRel val, as the sweep holds them out of the committed corpus (same count and seed)."""
+    cfg = cfg or ValidationConfig()
+    relations = {x.relation for x in wiki80_disjoint_from_fewrel_val("dev", root)[0]}
+    return heldout_relations(relations, cfg.holdout, cfg.holdout_seed)
 
 
 class Validator:
@@ -77,6 +90,9 @@ class Validator:
         self.instances = limit_per_relation(instances, cfg.limit_per_relation)
         self.episodes = {f"{cfg.n_way}w{k}s": sample_episodes(self.instances, cfg.n_way, k, cfg.n_query, cfg.episodes, cfg.seed)
                          for k in cfg.k_shots}
+        self.texts = None
+        if cfg.descriptions != "none":
+            self.texts = {r: s.text for r, s in relation_schemas(self.relations, cfg.data, root).items()}
         self.model_path, self.max_length = model_path, max_length
         self.encoder: RelationEncoder | None = None  # wraps the backbone it is first called with
 
@@ -85,7 +101,9 @@ class Validator:
         was_training = backbone.training
         if self.encoder is None or self.encoder.encoder is not backbone:
             self.encoder = RelationEncoder(self.model_path, self.cfg.pooling, max_length=self.max_length, backbone=backbone)
-        results = evaluate_episode_sets(self.encoder, self.instances, self.episodes, self.cfg.batch_size, progress=False)
+        results = evaluate_episode_sets(self.encoder, self.instances, self.episodes, self.cfg.batch_size, self.cfg.metric,
+                                        progress=False, descriptions=self.texts, description_mode=self.cfg.descriptions,
+                                        description_weight=self.cfg.description_weight)
         backbone.train(was_training)
         accuracy = {f"val/acc_{name}": 100 * r["accuracy"] for name, r in results.items()}
         return {"val/acc": float(np.mean(list(accuracy.values()))), **accuracy}

@@ -8,6 +8,7 @@ Usage::
 
     encoder = RelationEncoder("minilm", pooling="marker")
     embeddings = encoder.encode(instances)          # [N, encoder.output_size], no grad
+    descriptions = encoder.encode_texts(["founded by: founder of this organization"])  # same space
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def resolve_model(name: str) -> str:
         if not isinstance(try_to_load_from_cache(name, "config.json"), str):
             raise ModelError(f"model {name!r}: no such folder, and not in the hub cache while HF_HUB_OFFLINE=1")
     return name
+
+
+def sentence_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The mean of the hidden states [B, L, H] over the attended tokens: [B, H]."""
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
 
 @dataclass(frozen=True)
@@ -189,8 +196,30 @@ class RelationEncoder(nn.Module):
                 mask = batch[key].to(hidden.dtype).unsqueeze(-1)
                 parts.append((hidden * mask).sum(1) / mask.sum(1))
             return torch.cat(parts, dim=-1)
-        mask = batch["attention_mask"].to(hidden.dtype).unsqueeze(-1)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return sentence_mean(hidden, batch["attention_mask"])
+
+    def text_batch(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenized plain texts (relation descriptions: no entities, no markers)."""
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+    def embed_texts(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Sentence means of plain texts, in this pooling's space: twice over (head and tail halves) for
+        the concatenating poolings, so a description sits beside instances of ``output_size``."""
+        hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        mean = sentence_mean(hidden, batch["attention_mask"])
+        return mean if self.pooling == "mean" else torch.cat([mean, mean], dim=-1)
+
+    @torch.inference_mode()
+    def encode_texts(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """``embed_texts`` without gradients, in batches: [len(texts), output_size]."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = [self.embed_texts({k: v.to(device) for k, v in self.text_batch(texts[i : i + batch_size]).items()}).float().cpu()
+               for i in range(0, len(texts), batch_size)]
+        self.train(was_training)
+        return torch.cat(out) if out else torch.empty((0, self.output_size))
 
     @torch.inference_mode()
     def encode(self, instances: list[RelationInstance], batch_size: int = 64, progress: bool = True) -> torch.Tensor:

@@ -14,13 +14,19 @@ import io
 PUBLISHED_PROTO_BERT = {"5-1": 80.68, "5-5": 89.60, "10-1": 71.48, "10-5": 82.89}
 
 
+def all_settings(episodic: dict[str, dict[str, dict]]) -> list[str]:
+    """Every N-K setting of any row, in the order first seen."""
+    return list(dict.fromkeys(s for by_setting in episodic.values() for s in by_setting))
+
+
 def episodic_table(episodic: dict[str, dict[str, dict]]) -> str:
-    """Rows: pooling; columns: N-K settings; cells: accuracy % +- 95% interval."""
-    settings = list(next(iter(episodic.values())))
+    """Rows: pooling (or encoder); columns: N-K settings; cells: accuracy % +- 95% interval, blank where not run."""
+    settings = all_settings(episodic)
     lines = ["| encoder / pooling | " + " | ".join(f"{s.replace('-', '-way ')}-shot" for s in settings) + " |",
              "|---" * (len(settings) + 1) + "|"]
     for pooling, by_setting in episodic.items():
-        cells = [f"{100 * r['accuracy']:.2f} ± {100 * r['ci95']:.2f}" for r in by_setting.values()]
+        cells = [f"{100 * by_setting[s]['accuracy']:.2f} ± {100 * by_setting[s]['ci95']:.2f}" if s in by_setting else ""
+                 for s in settings]
         lines.append(f"| {pooling} | " + " | ".join(cells) + " |")
     published = [f"{PUBLISHED_PROTO_BERT[s]:.2f}" if s in PUBLISHED_PROTO_BERT else "" for s in settings]
     lines.append("| Proto, BERT-base (published) | " + " | ".join(published) + " |")
@@ -55,13 +61,13 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], title: str) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    settings = list(next(iter(episodic.values())))
+    settings = all_settings(episodic)
     width = 0.8 / (len(episodic) + 1)
     fig, ax = plt.subplots(figsize=(3 + 1.6 * len(settings), 4))
     for j, (pooling, by_setting) in enumerate(episodic.items()):
         xs = [i + j * width for i in range(len(settings))]
-        ax.bar(xs, [100 * by_setting[s]["accuracy"] for s in settings], width,
-               yerr=[100 * by_setting[s]["ci95"] for s in settings], capsize=3, label=pooling)
+        ax.bar(xs, [100 * by_setting[s]["accuracy"] if s in by_setting else 0 for s in settings], width,
+               yerr=[100 * by_setting[s]["ci95"] if s in by_setting else 0 for s in settings], capsize=3, label=pooling)
     xs = [i + len(episodic) * width for i in range(len(settings))]
     ax.bar(xs, [PUBLISHED_PROTO_BERT.get(s, 0) for s in settings], width, color="lightgray", label="Proto BERT-base (published)")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(settings))], [f"{s}" for s in settings])

@@ -18,6 +18,7 @@ class SupportConfig:
     k_shot: int = positive(8)
     seed: int = 42
     relations: str = one_of("disjoint_from_fewrel_val", ("disjoint_from_fewrel_val", "all"))
+    schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
     max_relations: int | None = positive(None)  # the first N relations by name, for quick runs
     max_per_relation: int | None = positive(None)  # the first N support instances of each relation, for quick runs
 

@@ -7,8 +7,7 @@ counted by reason.
 
 Usage::
 
-    support, schemas, evaluation = load_support(cfg)
-    schemas = relation_schemas(support, descriptions)
+    support, schemas, evaluation = load_support(cfg)   # schemas from cfg.support.schema (tkre.data.schemas)
     rows = edkg_requests(schemas, support, "smollm2", {"temperature": 0.7, "max_tokens": 160})
     explanations, rejects = collect_explanations(records_in_request_order)
 """
@@ -19,37 +18,27 @@ from collections import Counter
 
 from tkre.data.datasets import data_dir, kshot_support, load_kshot, load_split
 from tkre.data.instance import RelationInstance, group_by_relation
-from tkre.data.readers import read_pid2name
+from tkre.data.schemas import RelationSchema, Schemas, relation_schemas, with_entity_types
 from tkre.synth.config import SynthConfig
 from tkre.synth.parsing import ParseError, parse_explanation, parse_instances
-from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION, RelationSchema, edkg_messages, response_format, scdg_messages
+from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION, edkg_messages, response_format, scdg_messages
 from tkre.synth.records import make_request
 from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Validator
 
 
-def load_support(cfg: SynthConfig) -> tuple[list[RelationInstance], dict[str, RelationSchema], OverlapIndex]:
+def load_support(cfg: SynthConfig) -> tuple[list[RelationInstance], Schemas, OverlapIndex]:
     """Support instances, their relation schemas, and the evaluation sentences synthetic ones must not copy."""
     root = data_dir(cfg.data_dir)
     task = load_kshot(cfg.support.dataset, cfg.support.k_shot, cfg.support.seed, root)
     support = kshot_support(task, cfg.support.relations, cfg.support.max_relations, cfg.support.max_per_relation, root)
     relations = {x.relation for x in support}
-    descriptions = {name: desc for name, desc in read_pid2name(root / "fewrel" / "pid2name.json").values()}
-    schemas = relation_schemas(support + [x for x in task.dev if x.relation in relations], descriptions)
+    schemas = relation_schemas(relations, cfg.support.schema or cfg.support.dataset, root)
+    schemas = with_entity_types(schemas, support + [x for x in task.dev if x.relation in relations])
     avoid = []
     for item in cfg.scdg.avoid:
         dataset, _, split = item.partition("/")
         avoid.extend(x.tokens for x in load_split(dataset, split, root))
     return support, schemas, OverlapIndex(avoid)
-
-
-def relation_schemas(instances: list[RelationInstance], descriptions: dict[str, str]) -> dict[str, RelationSchema]:
-    """One schema per relation: its description and the entity types seen in ``instances``."""
-    schemas = {}
-    for relation, ids in group_by_relation(instances).items():
-        heads = tuple(sorted({instances[i].head_type for i in ids if instances[i].head_type}))
-        tails = tuple(sorted({instances[i].tail_type for i in ids if instances[i].tail_type}))
-        schemas[relation] = RelationSchema(relation, descriptions.get(relation, ""), heads, tails)
-    return schemas
 
 
 def edkg_requests(schemas: dict[str, RelationSchema], support: list[RelationInstance], model: str, params: dict) -> list[dict]:

@@ -4,7 +4,7 @@ Usage::
 
     outcome = Outcome(edkg_rows, edkg_records, scdg_rows, scdg_records, explanations, explanation_rejects,
                       accepted, rejects)
-    manifest = build_manifest(cfg, endpoint.description, len(schemas), len(support), outcome, budget, previous, wall_s)
+    manifest = build_manifest(cfg, endpoint.description, schemas, len(support), outcome, budget, previous, wall_s)
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from tkre.data.schemas import Schemas
 from tkre.synth.config import SynthConfig
 from tkre.synth.dispatch import Budget
 from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION
@@ -47,7 +48,7 @@ def request_counts(rows: list[dict], records: list[dict]) -> dict:
             "failed_by_reason": dict(Counter(r["reason"] for r in records if r["status"] == "failed"))}
 
 
-def build_manifest(cfg: SynthConfig, endpoint: str, relations: int, instances: int, outcome: Outcome, budget: Budget,
+def build_manifest(cfg: SynthConfig, endpoint: str, schemas: Schemas, instances: int, outcome: Outcome, budget: Budget,
                    previous: dict, wall_s: float) -> dict:
     """The manifest; ``previous`` is the one an earlier run of the same output left (its wall time adds up)."""
     all_records = outcome.edkg_records + outcome.scdg_records
@@ -65,7 +66,7 @@ def build_manifest(cfg: SynthConfig, endpoint: str, relations: int, instances: i
         "endpoint": endpoint,
         "prompts": {"edkg": EDKG_VERSION, "scdg": SCDG_VERSION},
         "support": {"dataset": cfg.support.dataset, "k_shot": cfg.support.k_shot, "seed": cfg.support.seed,
-                    "relations": relations, "instances": instances},
+                    "relations": len(schemas), "instances": instances, "schema": schemas.summary()},
         "requests": {"edkg": request_counts(outcome.edkg_rows, outcome.edkg_records),
                      "scdg": request_counts(outcome.scdg_rows, outcome.scdg_records),
                      "attempts": sum(r.get("attempts", 0) for r in all_records)},

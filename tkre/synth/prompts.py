@@ -14,24 +14,14 @@ Usage::
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from tkre.data.instance import RelationInstance
+from tkre.data.schemas import RelationSchema
 
 EDKG_VERSION = "edkg-v1"
 SCDG_VERSION = "scdg-v2"
 
 SYSTEM = "You are a careful annotator of relation extraction data. Follow the output format exactly."
-
-
-@dataclass(frozen=True)
-class RelationSchema:
-    """What SCDG may generate for one relation: its name, description and allowed entity types."""
-
-    name: str
-    description: str = ""
-    head_types: tuple[str, ...] = ()
-    tail_types: tuple[str, ...] = ()
 
 
 def sentence_text(inst: RelationInstance) -> str:

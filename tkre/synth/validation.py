@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from tkre.config import fraction, positive
 from tkre.data.instance import RelationInstance
-from tkre.synth.prompts import RelationSchema
+from tkre.data.schemas import RelationSchema
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 

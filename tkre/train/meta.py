@@ -1,6 +1,8 @@
 """Prototypical meta-training (Snell et al., 2017), the classic FSRE baseline: each step embeds
 N-way K-shot episodes of the training relations and minimises cross-entropy over the query
-scores against the episode's prototypes (negative squared Euclidean distance by default).
+scores against the episode's prototypes (negative squared Euclidean distance by default, or
+scaled cosine), optionally with relation-description prototypes whose description is dropped
+at random so the model also works without one.
 
 Episodes are the loop's examples, so the shared loop (``tkre.train.loop.train``) checkpoints,
 resumes and logs meta-training like pre-training.
@@ -15,17 +17,25 @@ Usage::
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from tkre.data.episodes import Episode
-from tkre.eval.prototype import prototype_scores
+from tkre.eval.prototype import prototype_scores, prototypes
 from tkre.models.encoder import Features, RelationEncoder
 
 
-def episode_batch(encoder: RelationEncoder, features: list[Features], episodes: list[Episode]) -> dict:
+def episode_batch(encoder: RelationEncoder, features: list[Features], episodes: list[Episode],
+                  texts: dict[str, str] | None = None, described: list[list[bool]] | None = None) -> dict:
     """Tensors for a list of same-shape episodes: every support instance first (episode, relation,
-    shot order), then every query; ``labels`` [E, Q]; the episode shape as ``n_way``/``k_shot``."""
+    shot order), then every query; ``labels`` [E, Q]; the episode shape as ``n_way``/``k_shot``.
+
+    With ``texts`` (relation -> description), the batch also holds each relation's description once
+    (``desc_input_ids``, ``desc_attention_mask``), which of them each episode's prototypes use
+    (``desc_index`` [E, N]) and whether they use it (``described`` [E, N], all True unless given).
+    """
     first = episodes[0]
     n_way, k_shot, n_query = len(first.support), len(first.support[0]), len(first.query)
     if any(len(ep.support) != n_way or len(ep.support[0]) != k_shot or len(ep.query) != n_query for ep in episodes):
@@ -35,15 +45,33 @@ def episode_batch(encoder: RelationEncoder, features: list[Features], episodes: 
     batch = encoder.collate([features[i] for i in support + query])
     batch["labels"] = torch.tensor([ep.labels for ep in episodes])
     batch["n_way"], batch["k_shot"] = torch.tensor(n_way), torch.tensor(k_shot)
+    if texts is not None:
+        relations = sorted({r for ep in episodes for r in ep.relations})
+        row = {r: i for i, r in enumerate(relations)}
+        described_texts = encoder.text_batch([texts[r] for r in relations])
+        batch["desc_input_ids"], batch["desc_attention_mask"] = described_texts["input_ids"], described_texts["attention_mask"]
+        batch["desc_index"] = torch.tensor([[row[r] for r in ep.relations] for ep in episodes])
+        batch["described"] = torch.tensor(described) if described is not None else torch.ones(len(episodes), n_way, dtype=torch.bool)
     return batch
 
 
 class PrototypicalModel(nn.Module):
-    """An encoder trained on episodes; ``forward(batch)`` gives ``loss`` and episode ``accuracy``."""
+    """An encoder trained on episodes; ``forward(batch)`` gives ``loss`` and episode ``accuracy``.
 
-    def __init__(self, encoder: RelationEncoder, metric: str = "euclidean"):
+    Logits are the prototype scores times ``scale`` (cosine scores lie in [-1, 1]); with
+    ``learn_scale`` the scale is a parameter that starts there. Batches with descriptions train
+    description prototypes (``tkre.eval.prototype.prototypes``).
+    """
+
+    def __init__(self, encoder: RelationEncoder, metric: str = "euclidean", description_weight: float = 1.0,
+                 scale: float = 1.0, learn_scale: bool = False):
         super().__init__()
-        self.encoder, self.metric = encoder, metric
+        self.encoder, self.metric, self.description_weight = encoder, metric, description_weight
+        log_scale = torch.tensor(math.log(scale))
+        if learn_scale:
+            self.log_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer("log_scale", log_scale)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         device = next(self.parameters()).device
@@ -54,10 +82,16 @@ class PrototypicalModel(nn.Module):
         n_support = n_episodes * n_way * k_shot
         support = embeddings[:n_support].view(n_episodes, n_way, k_shot, -1)
         query = embeddings[n_support:].view(n_episodes, labels.size(1), -1)
-        scores = prototype_scores(support, query, self.metric)  # [E, Q, N]
+        descriptions, described = None, None
+        if "desc_input_ids" in batch:
+            texts = self.encoder.embed_texts({"input_ids": batch["desc_input_ids"].to(device),
+                                              "attention_mask": batch["desc_attention_mask"].to(device)})
+            descriptions, described = texts[batch["desc_index"].to(device)], batch["described"].to(device)
+        protos = prototypes(support, self.metric, descriptions, self.description_weight, described)
+        scores = prototype_scores(protos, query, self.metric) * self.log_scale.exp()  # [E, Q, N]
         loss = nn.functional.cross_entropy(scores.flatten(0, 1), labels.flatten())
         accuracy = (scores.argmax(-1) == labels).float().mean()
-        return {"loss": loss, "accuracy": accuracy}
+        return {"loss": loss, "accuracy": accuracy, "scale": self.log_scale.detach().exp()}
 
     def export(self, folder: str) -> None:
         """A Hugging Face encoder (weights and tokenizer) that ``RelationEncoder(folder)`` loads."""
