@@ -47,7 +47,7 @@ class MetaTrainConfig:
     scale: float = positive(1.0)  # logits = scale * prototype scores (cosine scores lie in [-1, 1])
     learn_scale: bool = False  # the scale is a parameter that starts at ``scale``
     descriptions: str = one_of("none", ("none", "add"))  # add: train description prototypes
-    description_weight: float = at_least(1.0, 0)  # w in (support_mean + w * description) / (1 + w)
+    description_weight: float = at_least(1.0, 0)  # the description counts as w support instances: (K * support_mean + w * description) / (K + w)
     description_drop: float = fraction(0.0)  # probability that a relation's prototype goes without its description
     schema: str | None = None  # relation names and descriptions: Wiki80's (pid2name.json), or a .json/.yaml file
     max_length: int = positive(128)

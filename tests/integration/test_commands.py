@@ -91,6 +91,8 @@ S3_NO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "
 def test_each_class_of_error_is_one_line_with_exit_status_2_and_nothing_written(tmp_path, door, free_port):
     out = tmp_path / "out"
     broken = bad_fewrel(tmp_path)
+    bad_schema = tmp_path / "schema.yaml"
+    bad_schema.write_text("P177: {name: crosses, description: 7}\n")
     eval_job = ["--config", "jobs/configs/eval/smoke.yaml", "--set", f"run_dir={out}"]
     cases = [  # (job and arguments, extra environment, what the line says)
         (("eval", *eval_job, "--set", "episodic.episodes=0"), {}, "--set episodic.episodes=0: episodic.episodes: must be > 0"),
@@ -100,6 +102,10 @@ def test_each_class_of_error_is_one_line_with_exit_status_2_and_nothing_written(
          "model 'org/not-cached': no such folder, and not in the hub cache while HF_HUB_OFFLINE=1"),
         (("eval", *eval_job, "--set", f"data_dir={broken.parents[1]}", "--set", "finetune=[]"), {},
          f"{broken}: record P177[3]: field 'h'"),
+        (("eval", *eval_job, "--set", "episodic.descriptions=none"), {},
+         "episodic.descriptions: 0-shot settings 5-0 score by descriptions: set add or only"),
+        (("eval", *eval_job, "--set", f"episodic.schema={bad_schema}"), {},
+         f"{bad_schema}: record P177: field 'description': expected a string, got int"),
         (("eval", *eval_job[:2], "--set", "run_dir=s3://tkre-no-bucket/eval"), S3_NO_CREDENTIALS,
          "s3://tkre-no-bucket/eval: no S3 credentials"),
         (("synth", "--config", "jobs/configs/synth/smoke.yaml", "--set", f"output={out}",
@@ -123,7 +129,10 @@ def test_eval_job_smoke_writes_its_artifacts(tmp_path):
     run_dir = tmp_path / "run"
     out = run("-m", "jobs.eval", "--config", "jobs/configs/eval/smoke.yaml", "--set", f"run_dir={run_dir}")
     summary = last_json(out.stdout)
-    assert {"val/acc_5w1s/marker", "val/acc_5w5s/mean", "test/f1_semeval_k2"} <= set(summary)
+    assert {"val/acc_5w1s/marker", "val/acc_5w5s/mean", "val/acc_5w0s/mean", "test/f1_semeval_k2"} <= set(summary)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["schema"] == {"source": "fewrel", "relations": 16, "fallback": 0, "fallback_relations": []}
+    assert len(results["episodic"]["mean"]["5-0"]["per_episode"]) == 50
     for name in ("config.yaml", "results.json", "results.md", "episodic.png", "episodes/fewrel_val_5w1s.jsonl"):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "episodic.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

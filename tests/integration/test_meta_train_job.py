@@ -50,3 +50,32 @@ def test_tkre_meta_train_names_what_the_data_cannot_give(tmp_path, capsys):
     assert exit.value.code == 2
     assert "tkre meta-train: error: 100-way episodes need 100 relations, data has 64" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_meta_training_with_descriptions_leaves_the_validation_relations_out_and_scores_them(tmp_path, capsys):
+    from tkre.eval.validation import validation_relations
+
+    run_dir = tmp_path / "proto"
+    summary = main(["--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={run_dir}",
+                    "--set", "exclude_validation=true", "--set", "metric=cosine", "--set", "scale=10",
+                    "--set", "descriptions=add", "--set", "description_drop=0.5", "--set", "learn_scale=true",
+                    "--set", "val={metric: cosine, descriptions: add, episodes: 10, limit_per_relation: 10, k_shots: [1]}",
+                    "--set", "loop.eval_every=4"])
+    assert summary["relations"] == 48 and 0 < summary["val/acc"] <= 100
+    assert summary["scale"] != pytest.approx(10.0, abs=1e-6)  # learned
+    assert "48 relations (0 without a schema entry)" in capsys.readouterr().err
+    from jobs.meta_train import load, training_data
+
+    cfg = load("jobs/configs/meta_train/smoke.yaml", ["exclude_validation=true"])
+    instances, held_out = training_data(cfg)
+    assert held_out == validation_relations() and not {x.relation for x in instances} & set(held_out)
+
+
+def test_validation_during_meta_training_needs_the_relations_left_out(tmp_path, capsys):
+    from jobs.cli import main as tkre
+
+    with pytest.raises(SystemExit) as exit:
+        tkre(["meta-train", "--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={tmp_path}",
+              "--set", "val={}"])
+    assert exit.value.code == 2
+    assert "val: validation relations are trained on: set exclude_validation: true" in capsys.readouterr().err

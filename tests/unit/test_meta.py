@@ -112,7 +112,7 @@ def test_cosine_description_loss_matches_a_per_instance_reference():
         for n, shots in enumerate(ep.support):
             mean = unit(torch.stack([embed(i) for i in shots]).mean(0), dim=0)
             text = unit(model.encoder.embed_texts(model.encoder.text_batch([texts[ep.relations[n]]]))[0], dim=0)
-            protos.append((mean + 0.5 * text) / 1.5 if described[e][n] else mean)
+            protos.append((2 * mean + 0.5 * text) / 2.5 if described[e][n] else mean)  # K = 2
         protos = unit(torch.stack(protos), dim=-1)
         for i, label in zip(ep.query, ep.labels):
             scores = 10.0 * protos @ embed(i)

@@ -11,7 +11,7 @@ def unit(v):
 
 
 def naive_prototype(shots, description, metric, weight, use_description=True):
-    """One relation's prototype, written out: the support mean, then the weighted mean with the description."""
+    """One relation's prototype, written out: the support mean, then the description as ``weight`` more shots."""
     if metric == "cosine":
         shots = [unit(s) for s in shots]
         description = unit(description) if description is not None else None
@@ -22,7 +22,7 @@ def naive_prototype(shots, description, metric, weight, use_description=True):
         mean = unit(mean)
     if description is None or not use_description:
         return mean
-    return (mean + weight * description) / (1 + weight)
+    return (len(shots) * mean + weight * description) / (len(shots) + weight)
 
 
 def naive_score(q, proto, metric):

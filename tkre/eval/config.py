@@ -42,7 +42,7 @@ class EpisodicConfig:
     poolings: list[str] = one_of(lambda: list(POOLINGS), POOLINGS)
     metric: str = one_of("euclidean", METRICS)
     descriptions: str = one_of("none", DESCRIPTIONS)  # add: prototype = weighted mean of support mean and description
-    description_weight: float = at_least(1.0, 0)  # w in (support_mean + w * description) / (1 + w)
+    description_weight: float = at_least(1.0, 0)  # the description counts as w support instances: (K * support_mean + w * description) / (K + w)
     schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
     relations: str = one_of("all", ("all", "validation"))  # validation: Wiki80's 16 held-out validation relations
     na_rate: float = at_least(0.0, 0)  # none-of-the-above queries per episode, as a multiple of n_query

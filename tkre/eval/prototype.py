@@ -1,9 +1,11 @@
 """Prototype classification of many episodes at once (Snell et al., 2017), with relation descriptions.
 
-A prototype is the mean of a relation's K support embeddings; with a description embedding it is
-the weighted mean ``(support_mean + w * description) / (1 + w)`` (Liu et al., 2022), and with no
-support (0-shot, or descriptions alone) the description itself. Under ``cosine`` every embedding is
-L2-normalised first (as a sentence-transformers Normalize step does), and so is the support mean.
+A prototype is the mean of a relation's K support embeddings; with a description embedding the
+description counts as ``w`` more support instances (Liu et al., 2022, add the two):
+``(K * support_mean + w * description) / (K + w)``, so the description weighs most where the
+support is thinnest, and with no support (0-shot, or descriptions alone) it is the prototype.
+Under ``cosine`` every embedding is L2-normalised first (as a sentence-transformers Normalize step
+does), and so is the support mean.
 
 Usage::
 
@@ -41,7 +43,8 @@ def prototypes(support: torch.Tensor, metric: str = "euclidean", descriptions: t
         mean = support.mean(dim=2)
     if descriptions is None:
         return mean
-    combined = (mean + weight * descriptions) / (1 + weight)
+    k_shot = support.size(2)
+    combined = (k_shot * mean + weight * descriptions) / (k_shot + weight)
     if has_description is None:
         return combined
     return torch.where(has_description.unsqueeze(-1), combined, mean)
