@@ -57,7 +57,7 @@ SET = "--set {override}: "  # a value rule broken by an override is credited to 
     ("mslm.loop.batch_size=-1", SET + "mslm.loop.batch_size: must be > 0"),
     ("scl.scl=null", SET + "scl.scl: the scl stage needs its settings"),
     ("eval.episodic.settings=[20-1]", SET + "eval.episodic.settings: 20-1 on fewrel val: 20-way episodes need 20 relations"),
-    ("eval.episodic.settings=[5x1]", SET + "eval.episodic.settings: expected N-K with N >= 2 and K >= 1"),
+    ("eval.episodic.settings=[5x1]", SET + "eval.episodic.settings: expected N-K with N >= 2 and K >= 0"),
     ("mslm.init_from=/no/such/model", "model '/no/such/model': no such model folder"),
     ("baseline=roberta-large", "model 'roberta-large': no such folder, and not in the hub cache while HF_HUB_OFFLINE=1"),
     ("eval.finetune=[{dataset: wiki80, k_shot: 3, seeds: [13]}]", "Wiki80 ships K in 8/16/32"),
