@@ -5,7 +5,7 @@ export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shar
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-unit bench data corpus experiment protocol protocol-meta
+.PHONY: setup demo test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta
 
 setup: $(VENV)/.installed
 
@@ -68,6 +68,7 @@ experiment: data
 # 16 held-out Wiki80 relations under each pooling, metric and description option (about 10 minutes).
 VAL := $(PY) -m jobs.eval --config jobs/configs/eval/validation.yaml
 K4 := episodic.settings=[5-1,5-5,10-1,10-5]
+K6 := episodic.settings=[5-1,5-5,10-1,10-5,5-0,10-0]
 protocol: data
 	for p in mean marker entity; do for m in euclidean cosine; do \
 	  $(VAL) --set episodic.poolings=[$$p] --set episodic.metric=$$m --set episodic.descriptions=none \
@@ -110,3 +111,32 @@ protocol-meta: data
 	    --paired "cosine-desc, + descriptions vs cosine, + descriptions" --paired "cosine-desc vs cosine" \
 	    --paired "cosine-desc, + descriptions vs cosine-desc-nodrop, + descriptions" \
 	    --paired "cosine-desc-learned, + descriptions vs cosine-desc, + descriptions"
+
+# Relation knowledge on FewRel val (the test, scored once per final configuration): MiniLM as is and
+# meta-trained (3 seeds, about 11 minutes each) under {euclidean, cosine} x {no descriptions,
+# descriptions}; meta-training uses the same metric and descriptions as its evaluation.
+EXP := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
+META := $(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml
+PROTOCOLS ?= euclidean-none euclidean-add cosine-none cosine-add
+COMMA := ,
+SPACE := $(subst ,, )
+SEEDS ?= 0 1 2
+knowledge: knowledge-asis knowledge-meta
+	$(PY) -m jobs.report --out docs/results/relation_knowledge \
+	    --title "FewRel val, 1000 frozen episodes per setting, seed 0, sentence-mean pooling" \
+	    $(foreach p,$(PROTOCOLS),--episodic "MiniLM as is, $(p)=runs/knowledge/asis-$(p)") \
+	    $(foreach p,$(PROTOCOLS),--episodic "meta-trained, $(p)=$(subst $(SPACE),$(COMMA),$(strip $(foreach s,$(SEEDS),runs/knowledge/eval-meta-$(p)-$(s))))") \
+	    --paired "MiniLM as is, cosine-add vs MiniLM as is, cosine-none" \
+	    --paired "MiniLM as is, cosine-none vs MiniLM as is, euclidean-none" \
+	    --paired "meta-trained, cosine-add vs meta-trained, cosine-none" \
+	    --paired "meta-trained, cosine-add vs meta-trained, euclidean-none" \
+	    --paired "meta-trained, cosine-none vs meta-trained, euclidean-none"
+knowledge-asis: data
+	for p in $(PROTOCOLS); do m=$${p%%-*}; d=$${p#*-}; k="--set $(K6)"; [ $$d = none ] && k="--set $(K4)"; \
+	  $(EXP) --set episodic.metric=$$m --set episodic.descriptions=$$d $$k --set run_dir=runs/knowledge/asis-$$p; done
+knowledge-meta: data
+	for p in $(PROTOCOLS); do m=$${p%%-*}; d=$${p#*-}; k="--set $(K6)"; sc=; [ $$d = none ] && k="--set $(K4)"; \
+	  [ $$m = euclidean ] && sc="--set scale=1"; for s in $(SEEDS); do \
+	  $(META) --set metric=$$m --set descriptions=$$d $$sc --set loop.seed=$$s --set run_dir=runs/knowledge/meta-$$p-$$s; \
+	  $(EXP) --set model=runs/knowledge/meta-$$p-$$s/export --set episodic.metric=$$m --set episodic.descriptions=$$d $$k \
+	      --set run_dir=runs/knowledge/eval-meta-$$p-$$s; done; done

@@ -34,3 +34,16 @@ def test_mean_std_and_ci():
     mean, ci = mean_ci95([1.0, 3.0, 2.0, 2.0])
     assert mean == 2.0 and ci == pytest.approx(1.96 * (2 / 3) ** 0.5 / 2)
     assert mean_ci95([0.5]) == (0.5, 0.0)
+
+
+def test_paired_test_by_hand():
+    from tkre.eval.metrics import paired_test
+
+    a, b = [0.5, 0.7, 0.9, 0.6], [0.4, 0.7, 0.6, 0.6]
+    # differences 0.1, 0, 0.3, 0: mean 0.1, sample std sqrt(0.02) = 0.1414, se 0.0707, z 1.414, p = erfc(1)
+    t = paired_test(a, b)
+    assert t["diff"] == pytest.approx(0.1) and t["ci95"] == pytest.approx(1.96 * 0.070711, abs=1e-5)
+    assert t["p"] == pytest.approx(0.157299, abs=1e-5)
+    assert paired_test(a, a)["p"] == 1.0
+    with pytest.raises(ValueError, match="equally long"):
+        paired_test(a, b[:3])

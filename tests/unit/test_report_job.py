@@ -39,3 +39,27 @@ def test_a_run_with_several_poolings_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--out", str(tmp_path / "x"), "--episodic", f"a={run}"])
     assert e.value.code == 2 and "expected one pooling" in capsys.readouterr().err
+
+
+def seeded_run(folder, per_episode):
+    folder.mkdir()
+    results = {"5-1": {"accuracy": sum(per_episode) / len(per_episode), "ci95": 0.01, "per_episode": per_episode}}
+    (folder / "results.json").write_text(json.dumps({"episodic": {"mean": results}}))
+    return str(folder)
+
+
+def test_seeds_give_mean_and_spread_and_rows_get_a_paired_test(tmp_path, capsys):
+    base = [0.4, 0.6, 0.8, 0.2] * 10
+    runs_a = [seeded_run(tmp_path / f"a{s}", base) for s in range(2)]
+    runs_b = [seeded_run(tmp_path / f"b{s}", [x + d for x in base]) for s, d in enumerate([0.1, 0.3])]
+    out = tmp_path / "knowledge"
+    summary = main(["--out", str(out), "--episodic", f"A={','.join(runs_a)}", "--episodic", f"B={','.join(runs_b)}",
+                    "--paired", "B vs A"])
+    b = summary["episodic"]["B"]["5-1"]
+    assert b["accuracy"] == pytest.approx(0.7) and b["ci95"] == pytest.approx(0.1414, abs=1e-4) and b["seeds"] == 2
+    test = summary["paired"]["B vs A"]["5-1"]
+    assert test["diff"] == pytest.approx(0.2) and test["p"] < 1e-6  # every episode +0.2 on the seed mean
+    assert "| B vs A | 5-1 | +20.00 ± 0.00 |" in out.with_suffix(".md").read_text()
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--episodic", f"A={runs_a[0]}", "--paired", "A vs C"])
+    assert "--paired 'A vs C': expected 'LABEL_A vs LABEL_B'" in capsys.readouterr().err
