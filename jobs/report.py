@@ -69,7 +69,8 @@ def paired_rows(episodic: dict[str, dict], pairs: list[str]) -> tuple[str, dict]
         for setting in [s for s in episodic[a] if s in episodic[b]]:
             t = paired_test(episodic[a][setting]["per_episode"], episodic[b][setting]["per_episode"])
             tests.setdefault(pair, {})[setting] = t
-            lines.append(f"| {pair} | {setting} | {100 * t['diff']:+.2f} ± {100 * t['ci95']:.2f} | {t['p']:.2g} |")
+            p = f"{t['p']:.2g}" if t["p"] > 0 else "< 1e-300"
+            lines.append(f"| {pair} | {setting} | {100 * t['diff']:+.2f} ± {100 * t['ci95']:.2f} | {p} |")
     return "\n".join(lines), tests
 
 

@@ -31,3 +31,25 @@ def test_several_instances_per_request_ask_for_a_list_and_its_schema():
     many = response_format("scdg", 4)["json_schema"]["schema"]
     assert one["required"] == ["head", "tail", "sentence"]
     assert many["properties"]["instances"]["items"] == one
+
+
+def test_synthesis_reads_the_schema_source_the_evaluation_reads(tmp_path, data_dir):
+    from tkre.config import load_config
+    from tkre.data.schemas import relation_schemas
+    from tkre.synth.config import SynthConfig
+    from tkre.synth.corpus import load_support
+
+    cfg = load_config(SynthConfig, "jobs/configs/synth/smoke.yaml", ["support.max_relations=2", "scdg.avoid=[]"])
+    support, schemas, _ = load_support(cfg)
+    expected = relation_schemas({x.relation for x in support}, "wiki80")
+    assert schemas.source == "wiki80" and set(schemas) == set(expected)
+    for relation, schema in schemas.items():
+        assert (schema.name, schema.description) == (expected[relation].name, expected[relation].description)
+        assert schema.head_types  # filled from the support's entity types
+    user = tmp_path / "schema.yaml"
+    user.write_text("".join(f"{r}: {{description: my own words for {r}}}\n" for r in schemas))
+    cfg = load_config(SynthConfig, "jobs/configs/synth/smoke.yaml",
+                      ["support.max_relations=2", "scdg.avoid=[]", f"support.schema={user}"])
+    _, mine, _ = load_support(cfg)
+    assert all(s.description == f"my own words for {r}" for r, s in mine.items())
+    assert f'"{next(iter(mine))}" (my own words' in scdg_messages(next(iter(mine.values())), DEMOS, 1)[1]["content"]

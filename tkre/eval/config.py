@@ -39,9 +39,10 @@ class EpisodicConfig:
     episodes: int = positive(1000)
     n_query: int = positive(5)  # queries per relation
     seed: int = 0
-    poolings: list[str] = one_of(lambda: list(POOLINGS), POOLINGS)
-    metric: str = one_of("euclidean", METRICS)
-    descriptions: str = one_of("none", DESCRIPTIONS)  # add: prototype = weighted mean of support mean and description
+    # defaults chosen on validation (jobs/configs/eval/validation.yaml, docs/results/protocol_validation.md)
+    poolings: list[str] = one_of(lambda: ["mean"], POOLINGS)
+    metric: str = one_of("cosine", METRICS)
+    descriptions: str = one_of("add", DESCRIPTIONS)  # add: the description joins the support; only: alone
     description_weight: float = at_least(1.0, 0)  # the description counts as w support instances: (K * support_mean + w * description) / (K + w)
     schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
     relations: str = one_of("all", ("all", "validation"))  # validation: Wiki80's 16 held-out validation relations

@@ -47,8 +47,8 @@ class ValidationConfig:
     seed: int = 0
     limit_per_relation: int | None = positive(40)
     pooling: str = one_of("mean", POOLINGS)
-    metric: str = one_of("euclidean", METRICS)
-    descriptions: str = one_of("none", DESCRIPTIONS)  # relation descriptions from the data's schema (tkre.data.schemas)
+    metric: str = one_of("cosine", METRICS)  # the evaluation protocol chosen on validation (tkre.eval.config)
+    descriptions: str = one_of("add", DESCRIPTIONS)  # relation descriptions from the data's schema (tkre.data.schemas)
     description_weight: float = at_least(1.0, 0)
     batch_size: int = positive(64)
     eval_every: int = positive(20)  # steps
