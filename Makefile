@@ -44,14 +44,15 @@ bench: data
 # The README's pre-training experiment, (a)-(e) and Wiki80 K=8 after TKRE (about 2.5 h on 2 CPU cores);
 # plain Wiki80 fine-tuning is the committed baseline (the finetune_wiki80_k8 eval config with model=minilm).
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
+PROTO_EUCLIDEAN := --set metric=euclidean --set scale=1 --set descriptions=none  # the experiment's protocol
 experiment: data
 	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml
 	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml
 	$(EVAL) --set model=runs/mslm_minilm/export --set run_dir=runs/eval-b
 	$(EVAL) --set model=runs/scl_minilm/export --set run_dir=runs/eval-c
-	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml
+	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml $(PROTO_EUCLIDEAN)
 	$(EVAL) --set model=runs/proto_minilm/export --set run_dir=runs/eval-d
-	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml \
+	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml $(PROTO_EUCLIDEAN) \
 	    --set run_dir=runs/tkre_proto_minilm --set init_from=runs/scl_minilm/export
 	$(EVAL) --set model=runs/tkre_proto_minilm/export --set run_dir=runs/eval-e
 	$(PY) -m jobs.eval --config jobs/configs/eval/finetune_wiki80_k8.yaml --set model=runs/scl_minilm/export \

@@ -3,7 +3,8 @@
 (a) floor: encode each distinct instance of the evaluation once; (b) our evaluator: sample the
 episodes, encode every distinct instance and every relation description once, classify all
 episodes; (c) the FewRel toolkit's way: encode each episode's support, query and descriptions
-anew (timed on a sample of episodes, scaled to all). Cosine with description prototypes by default.
+anew (timed on a sample of episodes, scaled to all). By default the chosen protocol: sentence-mean
+pooling, cosine, description prototypes.
 Last stdout line: one JSON object with ``ratio_to_floor`` = b/a and ``speedup_vs_per_episode`` = c/b.
 
 Usage: ``python benchmarks/episodic_eval.py [--episodes 10000 --sample 100 --model minilm]``
@@ -50,7 +51,7 @@ def main() -> None:
     parser.add_argument("--n-query", type=int, default=5)
     parser.add_argument("--sample", type=int, default=100, help="episodes timed for the per-episode reference")
     parser.add_argument("--model", default="minilm")
-    parser.add_argument("--pooling", default="marker")
+    parser.add_argument("--pooling", default="mean")
     parser.add_argument("--metric", default="cosine", choices=METRICS)
     parser.add_argument("--descriptions", default="add", choices=("none", "add"))
     parser.add_argument("--limit-per-relation", type=int)

@@ -41,14 +41,18 @@ def test_training_relations_exclude_every_fewrel_val_relation():
     assert not {x.relation for x in instances} & fewrel_val_relation_names()
 
 
-def test_tkre_meta_train_names_what_the_data_cannot_give(tmp_path, capsys):
+@pytest.mark.parametrize("override,message", [
+    ("n_way=100", "100-way episodes need 100 relations, data has 64"),
+    ("val={}", "val: validation relations are trained on: set exclude_validation: true"),
+])
+def test_tkre_meta_train_names_what_cannot_work_and_writes_nothing(tmp_path, capsys, override, message):
     from jobs.cli import main as tkre
 
     with pytest.raises(SystemExit) as exit:
         tkre(["meta-train", "--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={tmp_path}",
-              "--set", "n_way=100"])
+              "--set", override])
     assert exit.value.code == 2
-    assert "tkre meta-train: error: 100-way episodes need 100 relations, data has 64" in capsys.readouterr().err
+    assert f"tkre meta-train: error: {message}" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
 
 
@@ -70,12 +74,3 @@ def test_meta_training_with_descriptions_leaves_the_validation_relations_out_and
     instances, held_out = training_data(cfg)
     assert held_out == validation_relations() and not {x.relation for x in instances} & set(held_out)
 
-
-def test_validation_during_meta_training_needs_the_relations_left_out(tmp_path, capsys):
-    from jobs.cli import main as tkre
-
-    with pytest.raises(SystemExit) as exit:
-        tkre(["meta-train", "--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={tmp_path}",
-              "--set", "val={}"])
-    assert exit.value.code == 2
-    assert "val: validation relations are trained on: set exclude_validation: true" in capsys.readouterr().err
