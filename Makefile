@@ -89,16 +89,15 @@ protocol: data
 
 # Choosing the meta-training settings on validation: 200 steps on the 48 Wiki80 relations left when
 # FewRel val's and the validation relations are dropped, each export scored like the protocol above
-# with and without descriptions (about 40 minutes).
+# with and without descriptions (about 50 minutes).
 META_VAL := $(PY) -m jobs.meta_train --config jobs/configs/meta_train/validation.yaml
-META_RUNS := euclidean cosine cosine-desc cosine-desc-nodrop cosine-desc-learned
+META_RUNS := euclidean cosine cosine-desc cosine-desc-nodrop
 protocol-meta: data
 	$(META_VAL) --set metric=euclidean --set scale=1 --set descriptions=none --set val.metric=euclidean \
 	    --set val.descriptions=none --set run_dir=runs/protocol/meta-euclidean
 	$(META_VAL) --set descriptions=none --set val.descriptions=none --set run_dir=runs/protocol/meta-cosine
 	$(META_VAL) --set run_dir=runs/protocol/meta-cosine-desc
 	$(META_VAL) --set description_drop=0 --set run_dir=runs/protocol/meta-cosine-desc-nodrop
-	$(META_VAL) --set learn_scale=true --set run_dir=runs/protocol/meta-cosine-desc-learned
 	for r in $(META_RUNS); do m=$${r%%-*}; \
 	  $(VAL) --set model=runs/protocol/meta-$$r/export --set episodic.metric=$$m --set episodic.descriptions=none \
 	      --set $(K4) --set run_dir=runs/protocol/eval-meta-$$r-none; \
@@ -110,8 +109,7 @@ protocol-meta: data
 	    --episodic "$(r), + descriptions=runs/protocol/eval-meta-$(r)-add") \
 	    --paired "cosine vs euclidean" --paired "cosine-desc, + descriptions vs cosine" \
 	    --paired "cosine-desc, + descriptions vs cosine, + descriptions" --paired "cosine-desc vs cosine" \
-	    --paired "cosine-desc, + descriptions vs cosine-desc-nodrop, + descriptions" \
-	    --paired "cosine-desc-learned, + descriptions vs cosine-desc, + descriptions"
+	    --paired "cosine-desc, + descriptions vs cosine-desc-nodrop, + descriptions"
 
 # Relation knowledge on FewRel val (the test, scored once per final configuration): MiniLM as is and
 # meta-trained (3 seeds, about 11 minutes each) under {euclidean, cosine} x {no descriptions,

@@ -42,11 +42,12 @@ class MetaTrainConfig:
     data_dir: str | None = None
     splits: list[str] = one_of(lambda: ["dev", "test"], ("train", "dev", "test"))  # Wiki80, FewRel val relations dropped
     exclude_validation: bool = False  # also drop Wiki80's 16 validation relations (scored by ``val``)
+    # defaults chosen on validation (jobs/configs/meta_train/validation.yaml, docs/results/protocol_validation_meta.md)
     pooling: str = one_of("mean", POOLINGS)
-    metric: str = one_of("euclidean", METRICS)
-    scale: float = positive(1.0)  # logits = scale * prototype scores (cosine scores lie in [-1, 1])
+    metric: str = one_of("cosine", METRICS)
+    scale: float = positive(10.0)  # logits = scale * prototype scores (cosine scores lie in [-1, 1])
     learn_scale: bool = False  # the scale is a parameter that starts at ``scale``
-    descriptions: str = one_of("none", ("none", "add"))  # add: train description prototypes
+    descriptions: str = one_of("add", ("none", "add"))  # add: train description prototypes
     description_weight: float = at_least(1.0, 0)  # the description counts as w support instances: (K * support_mean + w * description) / (K + w)
     description_drop: float = fraction(0.0)  # probability that a relation's prototype goes without its description
     schema: str | None = None  # relation names and descriptions: Wiki80's (pid2name.json), or a .json/.yaml file
