@@ -64,7 +64,7 @@ def test_validation_relations_are_the_sweeps_held_out_corpus_relations_and_unsee
 
 def test_descriptions_change_the_validation_score(data_dir):
     names = ["architect", "composer", "developer", "occupation", "tributary"]
-    cfg = ValidationConfig(limit_per_relation=10, episodes=20, k_shots=[1], n_query=4, metric="cosine")
+    cfg = ValidationConfig(limit_per_relation=10, episodes=20, k_shots=[1], n_query=4, metric="cosine", descriptions="none")
     plain = Validator(cfg, names, "minilm", max_length=64)
     described = Validator(ValidationConfig(**{**cfg.__dict__, "descriptions": "add"}), names, "minilm", max_length=64)
     assert described.texts["architect"].startswith("architect: ") and plain.texts is None
