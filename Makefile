@@ -112,7 +112,7 @@ protocol-meta: data
 	    --paired "cosine-desc, + descriptions vs cosine-desc-nodrop, + descriptions"
 
 # Relation knowledge on FewRel val (the test, scored once per final configuration): MiniLM as is and
-# meta-trained (3 seeds, about 11 minutes each) under {euclidean, cosine} x {no descriptions,
+# meta-trained (3 seeds, 14-21 minutes each) under {euclidean, cosine} x {no descriptions,
 # descriptions}; meta-training uses the same metric and descriptions as its evaluation.
 EXP := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
 META := $(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml
