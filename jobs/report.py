@@ -39,7 +39,7 @@ def labelled(pairs: list[str]) -> dict[str, str]:
 
 def episodic_results(run_dirs: str) -> dict[str, dict]:
     """``{setting: result}`` of one eval run's one pooling; over several runs (seeds), the mean accuracy,
-    the standard deviation over seeds as ``ci95``'s stand-in, and the per-episode mean."""
+    the standard deviation over seeds as ``ci95``'s stand-in, each seed's accuracy and the per-episode mean."""
     runs = []
     for run_dir in run_dirs.split(","):
         path = Path(run_dir) / "results.json"
@@ -53,9 +53,11 @@ def episodic_results(run_dirs: str) -> dict[str, dict]:
         return runs[0]
     out = {}
     for setting in runs[0]:
-        accuracy, std = mean_std([r[setting]["accuracy"] for r in runs])
+        per_seed = [r[setting]["accuracy"] for r in runs]
+        accuracy, std = mean_std(per_seed)
         per_episode = [sum(values) / len(runs) for values in zip(*(r[setting]["per_episode"] for r in runs))]
-        out[setting] = {"accuracy": accuracy, "ci95": std, "seeds": len(runs), "per_episode": per_episode}
+        out[setting] = {"accuracy": accuracy, "ci95": std, "seeds": len(runs), "per_seed": per_seed,
+                        "per_episode": per_episode}
     return out
 
 
@@ -116,7 +118,8 @@ def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str], 
         sections.append("## Wiki80 K=8 fine-tuning, 5 seeds\n\n" + finetune_rows(finetune))
     report = "\n\n".join(sections)
     out.with_suffix(".md").write_text(report + "\n")
-    summary = {"episodic": {label: {s: {k: r[k] for k in ("accuracy", "ci95", "seeds") if k in r} for s, r in by_s.items()}
+    kept = ("accuracy", "ci95", "seeds", "per_seed")
+    summary = {"episodic": {label: {s: {k: r[k] for k in kept if k in r} for s, r in by_s.items()}
                             for label, by_s in episodic.items()},
                "paired": tests,
                "finetune": {label: {"test_f1_mean": r["test_f1_mean"], "test_f1_std": r["test_f1_std"],

@@ -57,6 +57,7 @@ def test_seeds_give_mean_and_spread_and_rows_get_a_paired_test(tmp_path, capsys)
                     "--paired", "B vs A"])
     b = summary["episodic"]["B"]["5-1"]
     assert b["accuracy"] == pytest.approx(0.7) and b["ci95"] == pytest.approx(0.1414, abs=1e-4) and b["seeds"] == 2
+    assert b["per_seed"] == pytest.approx([0.6, 0.8])
     test = summary["paired"]["B vs A"]["5-1"]
     assert test["diff"] == pytest.approx(0.2) and test["p"] < 1e-6  # every episode +0.2 on the seed mean
     assert "| B vs A | 5-1 | +20.00 ± 0.00 |" in out.with_suffix(".md").read_text()
