@@ -13,7 +13,7 @@ from tkre.data.pretrain import PretrainText
 from tkre.train.batches import collate, encode_texts
 from tkre.train.engines import EngineSettings, make_engine
 from tkre.train.loop import LocalContext, LoopSettings, train
-from tkre.train.model import PretrainModel
+from tkre.train.model import MSLMSettings, PretrainModel
 
 TEXTS = [PretrainText(f"City {i} is governed by its mayor Person {i} since {2000 + i} .", f"City {i}", f"Person {i}",
                       "head of government", "support") for i in range(8)]
@@ -34,13 +34,14 @@ class CrashingContext(LocalContext):
             raise Crash()
 
 
-def run(run_dir, ctx=None, kind="torch"):
+def run(run_dir, ctx=None, kind="torch", head_warmup_steps=0):
     torch.manual_seed(0)
-    model = PretrainModel("minilm")
+    model = PretrainModel("minilm", mslm=MSLMSettings(head_warmup_steps=head_warmup_steps))
     masker = SpanMasker(model.tokenizer)
     examples = encode_texts(TEXTS, masker)
     settings = LoopSettings(max_steps=6, batch_size=2, checkpoint_every=2, log_every=1, seed=0)
-    engine = make_engine(EngineSettings(kind=kind, lr=1e-3), model, settings.max_steps, settings.batch_size)
+    engine = make_engine(EngineSettings(kind=kind, lr=1e-3), model, settings.max_steps, settings.batch_size,
+                         delayed=model.encoder_parameter_names(), delay=head_warmup_steps)
     ctx = ctx or LocalContext(run_dir)
     metrics = train(engine, examples, lambda xs, epoch: collate(xs, masker.mask_token_id, 0, 0, epoch), settings, ctx,
                     export=model.export)
@@ -64,18 +65,24 @@ DEEPSPEED_RUN = """
 import sys, torch
 sys.path.insert(0, {tests!r})
 import test_pretrain_resume as t
-reference, ref_metrics, _ = t.run({a!r}, kind="deepspeed")
+from transformers import AutoModel
+from tkre.models.encoder import resolve_model
+reference, ref_metrics, _ = t.run({a!r}, kind="deepspeed", head_warmup_steps=3)
 try:
-    t.run({b!r}, t.CrashingContext({b!r}, crash_at=4), kind="deepspeed")
+    t.run({b!r}, t.CrashingContext({b!r}, crash_at=4), kind="deepspeed", head_warmup_steps=3)
 except t.Crash:
     pass
-resumed, metrics, ctx = t.run({b!r}, kind="deepspeed")
+resumed, metrics, ctx = t.run({b!r}, kind="deepspeed", head_warmup_steps=3)
 same = all(torch.allclose(x, y, atol=1e-6) for x, y in zip(reference.state_dict().values(), resumed.state_dict().values()))
-print("RESULT", [m["step"] for m in ctx.history], same)
+base = AutoModel.from_pretrained(resolve_model("minilm")).state_dict()
+def frozen(step):
+    saved = AutoModel.from_pretrained({b!r} + f"/checkpoints/step-{{step:06d}}/hf").state_dict()
+    return all(torch.equal(saved[k], v) for k, v in base.items() if not k.startswith("pooler"))  # MLM: no pooler
+print("RESULT", [m["step"] for m in ctx.history], same, "warm-up", frozen(2), frozen(4))
 """
 
 
-def test_the_deepspeed_engine_resumes_from_its_own_shards(tmp_path):
+def test_the_deepspeed_engine_resumes_from_its_own_shards_and_keeps_the_encoder_frozen_in_the_head_warmup(tmp_path):
     code = DEEPSPEED_RUN.format(tests=str(Path(__file__).parent), a=str(tmp_path / "a"), b=str(tmp_path / "b"))
     # The lock a process killed while JIT-loading DeepSpeed's shm op leaves behind: the engine must not wait on it
     (tmp_path / "extensions" / "deepspeed_shm_comm").mkdir(parents=True)
@@ -83,6 +90,6 @@ def test_the_deepspeed_engine_resumes_from_its_own_shards(tmp_path):
     env = {**os.environ, "MASTER_PORT": "29531", "TORCH_EXTENSIONS_DIR": str(tmp_path / "extensions")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "RESULT [5, 6] True" in done.stdout
+    assert "RESULT [5, 6] True warm-up True False" in done.stdout  # encoder unchanged after 2 warm-up steps, not after 4
     shards = list((tmp_path / "b" / "checkpoints" / "step-000004" / "deepspeed").glob("*optim_states.pt"))
     assert shards, "no ZeRO optimizer shard saved"

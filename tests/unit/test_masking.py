@@ -91,3 +91,18 @@ def test_negative_spans_are_1_to_3_other_tokens_and_none_when_there_is_no_room()
     assert all(regions[i] == OTHER for s, e in seen for i in range(s, e))
     assert {e - s for s, e in seen} == {1, 2, 3} and (1, 3) in seen and (8, 11) in seen
     assert sample_negative_span([SPECIAL, ENTITY, RELATION, ENTITY, SPECIAL], rng) is None
+
+
+def test_markers_wrap_the_closest_pair_as_downstream_and_are_never_masked(tokenizer):
+    text = "Paris hosts museums; the capital of France is Paris, and France is proud."
+    marked = masker(tokenizer, other=1.0)
+    marked.markers = True
+    item = marked.encode(text, "Paris", "France")
+    decoded = tokenizer.decode(item.input_ids, skip_special_tokens=True)
+    assert "".join(decoded.split()).lower() == "parishostsmuseums;thecapitalof#france#is@paris@,andfranceisproud."
+    assert words(tokenizer, item, RELATION) == ["is"]
+    markers = [tokenizer.decode([i]).strip() for i, r in zip(item.input_ids, item.regions) if r == SPECIAL]
+    assert [m for m in markers if m in "@#"] == ["#", "#", "@", "@"]
+    assert all(p == 0.0 for p, r in zip(item.probabilities, item.regions) if r == SPECIAL)
+    plain = marked.encode("No mention at all here.", "Paris", "France")
+    assert plain.status == "both_missing" and "@" not in tokenizer.decode(plain.input_ids)

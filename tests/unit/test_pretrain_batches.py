@@ -60,3 +60,27 @@ def test_scl_spans_and_relation_ids(masker):
     assert ENTITY not in examples[2].item.regions and not batch["positive_mask"][2].any()
     with pytest.raises(KeyError, match="'founded by' is not one of the 1 training relations"):
         encode_texts(TEXTS, masker, RelationVocab(["head of government"]))
+
+
+def test_description_anchor_batches_unmasked_positives_and_entity_masking():
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    masker = SpanMasker(tokenizer, MaskingRates(), max_length=64, markers=True)
+    vocab = RelationVocab(t.relation for t in TEXTS)
+    examples = encode_texts(TEXTS, masker, vocab)
+    anchors = [tokenizer(text)["input_ids"] for text in ("founded by: founder", "head of government: a mayor")]
+    batch = collate(examples[:2], masker.mask_token_id, 0, seed=0, epoch=0, anchors=anchors, positive="mean")
+    # the positive pass is the unmasked text; positives cover every attended token, as sentence-mean pooling does
+    assert torch.equal(batch["clean_ids"][0, : len(examples[0].item.input_ids)], torch.tensor(examples[0].item.input_ids))
+    assert torch.equal(batch["positive_mask"], batch["attention_mask"].bool())
+    assert (batch["input_ids"] == masker.mask_token_id).any()
+    # one description row per relation of the batch, in relation-id order; each example points at its own
+    assert batch["anchor_index"].tolist() == [1, 0]
+    assert torch.equal(batch["anchor_input_ids"][1, : len(anchors[1])], torch.tensor(anchors[1]))
+    only = collate(examples[1:2], masker.mask_token_id, 0, seed=0, epoch=0, anchors=anchors)
+    assert only["anchor_index"].tolist() == [0] and len(only["anchor_input_ids"]) == 1
+    # entity masking: with chance 1 every mention token of the positive pass is masked, nothing else
+    masked = collate(examples[:2], masker.mask_token_id, 0, seed=0, epoch=0, anchors=anchors, entity_mask=1.0)
+    regions = examples[0].item.regions
+    row = masked["clean_ids"][0, : len(regions)]
+    assert [bool(t == masker.mask_token_id) for t in row] == [r == ENTITY for r in regions]
+    assert torch.equal(masked["input_ids"], batch["input_ids"])  # the MSLM draw does not change

@@ -92,3 +92,43 @@ def test_relation_ids_come_from_the_data_and_unknown_relations_are_errors():
     assert vocab.ids(["country", "architect"]) == [1, 0]
     with pytest.raises(KeyError, match="'mother' is not one of the 3 training relations"):
         vocab.ids(["country", "mother"])
+
+
+def described_reference(hidden, positive, negative, index, anchors, temperature, in_batch):
+    """Description anchors, one example at a time: own anchor vs the other anchors and the negatives."""
+    def unit(v):
+        return v / v.norm()
+
+    def mean(i, mask):
+        return unit(hidden[i][mask[i]].mean(0))
+
+    losses = []
+    for i in range(len(index)):
+        p, a = mean(i, positive), unit(anchors[index[i]])
+        scores = [a @ p] + [unit(anchors[u]) @ p for u in range(len(anchors)) if u != index[i]]
+        if in_batch:
+            scores += [a @ mean(j, positive) for j in range(len(index)) if index[j] != index[i]]
+            scores += [a @ mean(j, negative) for j in range(len(index))]
+        else:
+            scores.append(a @ mean(i, negative))
+        losses.append(-torch.log_softmax(torch.stack(scores) / temperature, 0)[0])
+    return torch.stack(losses).mean()
+
+
+@pytest.mark.parametrize("in_batch", [False, True])
+def test_description_anchors_match_the_naive_reference_and_train_both_sides(in_batch):
+    head = SpanContrastiveHead(16, 0, temperature=0.2, in_batch_negatives=in_batch)
+    assert not list(head.parameters())  # no learned anchors, no projection
+    hidden, positive, negative, relations = batch()
+    anchors = torch.randn(4, 16, generator=torch.Generator().manual_seed(1))
+    hidden.requires_grad_(True)
+    anchors.requires_grad_(True)
+    loss = head(hidden, positive, negative, relations, anchors=anchors)
+    grads = torch.autograd.grad(loss, (hidden, anchors))
+    expected = described_reference(hidden, positive, negative, relations, anchors, 0.2, in_batch)
+    expected_grads = torch.autograd.grad(expected, (hidden, anchors))
+    assert torch.allclose(loss, expected, atol=1e-5)
+    assert all(torch.allclose(g, e, atol=1e-5) for g, e in zip(grads, expected_grads))
+    assert grads[1].abs().sum() > 0  # the descriptions' encoder learns too
+    empty = head(hidden, torch.zeros_like(positive), negative, relations, anchors=anchors)
+    assert empty.item() == 0.0 and empty.requires_grad

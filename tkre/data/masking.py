@@ -4,7 +4,9 @@ Mentions are found in the text at word boundaries, case-insensitively, and mappe
 through the tokenizer's character offsets, never by searching token ids (which misses
 byte-level BPE tokens that carry a leading space). The relation span is the text strictly
 between the closest pair of head and tail mentions. A text missing a mention gets only the
-``other`` rate, and the masker counts it.
+``other`` rate, and the masker counts it. With ``markers`` the closest pair is wrapped in the
+downstream entity markers (``@ head @ ... # tail #``, as ``tkre.data.markers``); marker tokens are
+never masked and belong to no span.
 
 Usage::
 
@@ -53,18 +55,45 @@ def find_mentions(text: str, mention: str) -> list[tuple[int, int]]:
     return [m.span() for m in re.finditer(pattern, text, re.IGNORECASE)]
 
 
-def relation_span(heads: list[tuple[int, int]], tails: list[tuple[int, int]]) -> tuple[int, int] | None:
-    """The characters strictly between the closest non-overlapping head and tail mentions."""
-    best = None
+def closest_pair(heads: list[tuple[int, int]], tails: list[tuple[int, int]]):
+    """The non-overlapping (head, tail) mention pair with the fewest characters between them, or None."""
+    best, best_gap = None, None
     for h in heads:
         for t in tails:
             first, second = (h, t) if h[0] <= t[0] else (t, h)
             if first[1] > second[0]:
                 continue  # overlapping mentions
-            gap = second[0] - first[1]
-            if best is None or gap < best[1] - best[0]:
-                best = (first[1], second[0])
+            if best_gap is None or second[0] - first[1] < best_gap:
+                best, best_gap = (h, t), second[0] - first[1]
     return best
+
+
+def relation_span(heads: list[tuple[int, int]], tails: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The characters strictly between the closest non-overlapping head and tail mentions."""
+    pair = closest_pair(heads, tails)
+    if pair is None:
+        return None
+    first, second = sorted(pair)
+    return first[1], second[0]
+
+
+def insert_markers(text: str, head: tuple[int, int], tail: tuple[int, int]):
+    """``text`` with ``@ head @`` and ``# tail #`` around the two mention spans.
+
+    Returns the marked text, the new head and tail spans, and the character spans of the four markers.
+    """
+    markers, spans, at, out = [], {}, 0, ""
+    for side, (start, end) in sorted((("head", head), ("tail", tail)), key=lambda x: x[1]):
+        mark = "@" if side == "head" else "#"
+        out += text[at:start]
+        markers.append((len(out), len(out) + 1))
+        out += mark + " "
+        spans[side] = (len(out), len(out) + end - start)
+        out += text[start:end] + " "
+        markers.append((len(out), len(out) + 1))
+        out += mark
+        at = end
+    return out + text[at:], spans["head"], spans["tail"], markers
 
 
 def _overlaps(start: int, end: int, spans) -> bool:
@@ -75,10 +104,10 @@ class SpanMasker:
     """Tokenises texts and gives each token its MSLM masking probability; counts missing mentions."""
 
     def __init__(self, tokenizer, rates: MaskingRates = MaskingRates(), max_length: int = 128,
-                 mask_token_id: int | None = None):
+                 mask_token_id: int | None = None, markers: bool = False):
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError(f"{type(tokenizer).__name__}: span masking needs a fast tokenizer (character offsets)")
-        self.tokenizer, self.rates, self.max_length = tokenizer, rates, max_length
+        self.tokenizer, self.rates, self.max_length, self.markers = tokenizer, rates, max_length, markers
         self.mask_token_id = tokenizer.mask_token_id if mask_token_id is None else mask_token_id
         if self.mask_token_id is None:
             raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no mask token: MSLM needs a masked LM encoder")
@@ -89,7 +118,12 @@ class SpanMasker:
         status = ("both_mentions" if heads and tails else "head_missing" if tails else
                   "tail_missing" if heads else "both_missing")
         self.counts[status] += 1
-        between = relation_span(heads, tails)
+        between, marks = relation_span(heads, tails), []
+        pair = closest_pair(heads, tails) if self.markers else None
+        if pair is not None:
+            text, head_span, tail_span, marks = insert_markers(text, *pair)
+            heads, tails = find_mentions(text, head), find_mentions(text, tail)
+            between = relation_span([head_span], [tail_span])
         encoding = self.tokenizer(text, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
                                   return_special_tokens_mask=True)
         regions = []
@@ -98,7 +132,9 @@ class SpanMasker:
                 regions.append(SPECIAL)
                 continue
             word = start + len(text[start:end]) - len(text[start:end].lstrip())  # BPE offsets include the leading space
-            if word < end and _overlaps(word, end, heads + tails):
+            if word < end and _overlaps(word, end, marks):
+                regions.append(SPECIAL)
+            elif word < end and _overlaps(word, end, heads + tails):
                 regions.append(ENTITY)
             elif between and _overlaps(min(word, end - 1), end, [between]):
                 regions.append(RELATION)

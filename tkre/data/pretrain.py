@@ -124,12 +124,21 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
     return texts
 
 
-def support_of(synthesis: SynthesisOutput, root=None) -> list[RelationInstance]:
-    """The support set named by the synthesis output's own ``config.yaml`` (dataset, K, seed, relations)."""
+def _support_config(synthesis: SynthesisOutput) -> dict:
     import yaml
 
+    return (yaml.safe_load(synthesis.config_yaml) or {}).get("support", {})
+
+
+def dataset_of(synthesis: SynthesisOutput) -> str:
+    """The dataset whose support set the synthesis explained (and whose relation schemas it used)."""
+    return _support_config(synthesis).get("dataset", "wiki80")
+
+
+def support_of(synthesis: SynthesisOutput, root=None) -> list[RelationInstance]:
+    """The support set named by the synthesis output's own ``config.yaml`` (dataset, K, seed, relations)."""
     from tkre.data.datasets import kshot_support, load_kshot
 
-    s = (yaml.safe_load(synthesis.config_yaml) or {}).get("support", {})
+    s = _support_config(synthesis)
     task = load_kshot(s.get("dataset", "wiki80"), s.get("k_shot", 8), s.get("seed", 42), root)
     return kshot_support(task, s.get("relations", "all"), s.get("max_relations"), s.get("max_per_relation"), root)

@@ -37,18 +37,31 @@ class EngineSettings:
     clip: float = positive(1.0)
 
 
-def adamw(model: nn.Module, s: EngineSettings) -> torch.optim.AdamW:
-    """AdamW without weight decay on biases and normalisation weights."""
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": s.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                             lr=s.lr, eps=s.eps)
+def adamw(model: nn.Module, s: EngineSettings, delayed: set[str] = frozenset(), delay: int = 0) -> torch.optim.AdamW:
+    """AdamW without weight decay on biases and normalisation weights.
+
+    The parameters named in ``delayed`` get their own groups whose ``delay`` (steps at learning rate 0,
+    so not even weight decay moves them) is ``delay``; ``linear_warmup`` reads it.
+    """
+    groups = []
+    for late in (False, True):
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and (n in delayed) == late]
+        for decay in (True, False):
+            params = [p for n, p in named if (p.ndim > 1) == decay]
+            if params:
+                groups.append({"params": params, "weight_decay": s.weight_decay if decay else 0.0,
+                               "delay": delay if late else 0})
+    return torch.optim.AdamW(groups, lr=s.lr, eps=s.eps)
 
 
 def linear_warmup(optimizer, total_steps: int, warmup_ratio: float):
-    warmup = max(1, int(total_steps * warmup_ratio))
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))))
+    """Linear warm-up over ``warmup_ratio`` of the steps, then linear decay; a group with a ``delay`` starts late."""
+    def schedule(delay: int):
+        steps = max(1, total_steps - delay)
+        warmup = max(1, int(steps * warmup_ratio))
+        return lambda step: 0.0 if step < delay else min(
+            (step - delay + 1) / warmup, max(0.0, (steps - step + delay) / max(1, steps - warmup)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [schedule(g.get("delay", 0)) for g in optimizer.param_groups])
 
 
 def rank() -> int:
@@ -58,11 +71,12 @@ def rank() -> int:
 class TorchEngine:
     """Plain PyTorch on one process; DDP when the process group has more than one rank."""
 
-    def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device):
+    def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device,
+                 delayed: set[str] = frozenset(), delay: int = 0):
         self.module, self.settings = model.to(device), s
         distributed = dist.is_initialized() and dist.get_world_size() > 1
         self.model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True) if distributed else model
-        self.optimizer = adamw(model, s)
+        self.optimizer = adamw(model, s, delayed, delay)
         self.scheduler = linear_warmup(self.optimizer, total_steps, s.warmup_ratio)
 
     def __call__(self, batch: dict) -> dict:
@@ -96,7 +110,8 @@ class DeepSpeedEngine(TorchEngine):
 
     TAG = "deepspeed"
 
-    def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device, micro_batch: int):
+    def __init__(self, model: nn.Module, s: EngineSettings, total_steps: int, device: torch.device, micro_batch: int,
+                 delayed: set[str] = frozenset(), delay: int = 0):
         import deepspeed
         import deepspeed.ops
 
@@ -110,7 +125,7 @@ class DeepSpeedEngine(TorchEngine):
                 os.environ.setdefault(key, value)
             deepspeed.init_distributed(dist_backend="nccl" if device.type == "cuda" else "gloo")
         self.settings = s
-        optimizer = adamw(model, s)
+        optimizer = adamw(model, s, delayed, delay)
         config = {"train_micro_batch_size_per_gpu": micro_batch, "gradient_accumulation_steps": 1,
                   "gradient_clipping": s.clip, "zero_optimization": {"stage": s.zero_stage},
                   "bf16": {"enabled": bool(s.bf16 and device.type == "cuda")}, "steps_per_print": 10**9}
@@ -134,10 +149,11 @@ class DeepSpeedEngine(TorchEngine):
 
 
 def make_engine(s: EngineSettings, model: nn.Module, total_steps: int, micro_batch: int,
-                device: torch.device | None = None) -> TorchEngine:
+                device: torch.device | None = None, delayed: set[str] = frozenset(), delay: int = 0) -> TorchEngine:
+    """The engine of ``s.kind``; the parameters named in ``delayed`` stay at learning rate 0 for ``delay`` steps."""
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if s.kind == "torch":
-        return TorchEngine(model, s, total_steps, device)
+        return TorchEngine(model, s, total_steps, device, delayed, delay)
     if s.kind == "deepspeed":
-        return DeepSpeedEngine(model, s, total_steps, device, micro_batch)
+        return DeepSpeedEngine(model, s, total_steps, device, micro_batch, delayed, delay)
     raise ValueError(f"engine.kind: expected deepspeed or torch, got {s.kind!r}")

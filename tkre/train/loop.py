@@ -103,6 +103,7 @@ def train(engine, examples: list, collate_fn: Callable[[list, int], dict], setti
     while step < settings.max_steps:
         epoch, ids = batch_indices(step, ctx.rank, ctx.world_size, settings.batch_size, len(examples), settings.seed)
         batch = collate_fn([examples[i] for i in ids], epoch)
+        batch["step"] = step  # models that change with the step (the MSLM head warm-up) read it
         out = engine(batch)
         engine.backward(out["loss"])
         engine.step()

@@ -1,9 +1,15 @@
 """The pre-training model: a masked-LM encoder, with the SCL head for stage 2; loss = l1*MSLM + l2*SCL.
 
+MSLM settings make the new MLM head safe for the encoder: ``head_warmup_steps`` trains the head
+alone first (the encoder and its embeddings get no gradient, and their learning rate is 0, see
+``tkre.train.engines``), ``untie_decoder`` gives the head its own output matrix, ``dropout``
+overrides the encoder's. SCL's ``description`` anchors are the encoder's embeddings of the
+relations' "name: description" texts, scored against positives from an unmasked pass.
+
 Usage::
 
     model = PretrainModel("minilm", num_relations=64, scl=SCLSettings(temperature=0.1))
-    out = model(batch)            # {"loss", "mslm"[, "scl"]}
+    out = model(batch)            # {"loss", "mslm"[, "scl"]}; batch["step"] drives the head warm-up
     model.export("run/hf")        # a Hugging Face folder the next stage and evaluation load
 """
 
@@ -15,41 +21,80 @@ import torch
 from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from tkre.config import at_least, positive
-from tkre.losses.scl import SpanContrastiveHead
+from tkre.config import at_least, fraction, one_of, positive
+from tkre.losses.scl import SpanContrastiveHead, span_mean
 from tkre.models.encoder import resolve_model
+
+ANCHORS = ("learned", "description")
+
+
+@dataclass
+class MSLMSettings:
+    head_warmup_steps: int = at_least(0, 0)  # steps that train the MLM head alone
+    untie_decoder: bool = False  # the head's output matrix stops sharing the input embeddings
+    dropout: float | None = fraction(None)  # the encoder's hidden and attention dropout (null: the model's own)
 
 
 @dataclass
 class SCLSettings:
     temperature: float = positive(0.1)
     in_batch_negatives: bool = False
-    projection_size: int | None = positive(None)
+    projection_size: int | None = positive(None)  # learned anchors only
     mslm_weight: float = at_least(1.0, 0)  # l1
     scl_weight: float = at_least(1.0, 0)  # l2
+    anchors: str = one_of("learned", ANCHORS)  # learned: the paper's; description: the encoded "name: description"
+    positive: str = one_of("span", ("span", "mean"))  # the relation span, or the sentence mean evaluation pools
+    entity_mask: float = fraction(0.0)  # description anchors: mask the positive pass's mentions with this chance
+    schema: str | None = None  # description anchors: schema source or file (null: the corpus's dataset)
 
 
 class PretrainModel(nn.Module):
-    def __init__(self, model: str, num_relations: int = 0, scl: SCLSettings | None = None):
+    def __init__(self, model: str, num_relations: int = 0, scl: SCLSettings | None = None,
+                 mslm: MSLMSettings | None = None):
         super().__init__()
         path = resolve_model(model)
+        self.mslm = mslm or MSLMSettings()
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.mlm = AutoModelForMaskedLM.from_pretrained(path)
+        dropout = {} if self.mslm.dropout is None else {
+            "hidden_dropout_prob": self.mslm.dropout, "attention_probs_dropout_prob": self.mslm.dropout}
+        self.mlm = AutoModelForMaskedLM.from_pretrained(path, **dropout)
+        if self.mslm.untie_decoder:
+            decoder = self.mlm.get_output_embeddings()
+            decoder.weight = nn.Parameter(decoder.weight.detach().clone())
+            self.mlm.config.tie_word_embeddings = False
         self.settings = scl
         self.scl = None
         if scl is not None:
-            if num_relations < 1:
+            described = scl.anchors == "description"
+            if not described and num_relations < 1:
                 raise ValueError("SCL needs the training relations (num_relations >= 1)")
-            self.scl = SpanContrastiveHead(self.mlm.config.hidden_size, num_relations, scl.projection_size,
-                                           scl.temperature, scl.in_batch_negatives)
+            self.scl = SpanContrastiveHead(self.mlm.config.hidden_size, 0 if described else num_relations,
+                                           scl.projection_size, scl.temperature, scl.in_batch_negatives)
         self.train()  # from_pretrained leaves the encoder in eval mode; pre-training runs with dropout
 
+    def encoder_parameter_names(self) -> set[str]:
+        """The encoder's parameters (with the input embeddings, and the decoder when tied): frozen in the warm-up."""
+        prefix = f"mlm.{self.mlm.base_model_prefix}."
+        return {name for name, _ in self.named_parameters() if name.startswith(prefix)}
+
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.mslm.head_warmup_steps:  # gradients stop at the head while the loop's step is in the warm-up
+            warming = self.training and int(batch.get("step", self.mslm.head_warmup_steps)) < self.mslm.head_warmup_steps
+            self.mlm.base_model.requires_grad_(not warming)
+        described = self.scl is not None and self.scl.anchors is None
         out = self.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
-                       output_hidden_states=self.scl is not None)
+                       output_hidden_states=self.scl is not None and not described)
         if self.scl is None:
             return {"loss": out.loss, "mslm": out.loss.detach()}
-        scl = self.scl(out.hidden_states[-1], batch["positive_mask"], batch["negative_mask"], batch["relation_ids"])
+        if described:
+            encoder = self.mlm.base_model
+            hidden = encoder(input_ids=batch["clean_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            anchor_mask = batch["anchor_attention_mask"]
+            anchors = span_mean(encoder(input_ids=batch["anchor_input_ids"], attention_mask=anchor_mask).last_hidden_state,
+                                anchor_mask.bool())
+            scl = self.scl(hidden, batch["positive_mask"], batch["negative_mask"], batch["anchor_index"], anchors)
+        else:
+            scl = self.scl(out.hidden_states[-1], batch["positive_mask"], batch["negative_mask"], batch["relation_ids"])
         loss = self.settings.mslm_weight * out.loss + self.settings.scl_weight * scl
         return {"loss": loss, "mslm": out.loss.detach(), "scl": scl.detach()}
 

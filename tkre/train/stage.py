@@ -3,8 +3,10 @@
 The driver (``tkre.launch.pretrain``) reads and checks the corpus, then hands each rank the texts;
 ``train_stage`` builds the examples, the model and the engine and runs the shared loop on the
 rank's context (plain, Ray Train or a Tune trial). Shot settings (``support_k``,
-``synthetic_per_relation``) choose what of the corpus is used; with ``val`` set, ``val.holdout``
-corpus relations are kept out of training and scored every ``loop.eval_every`` steps.
+``synthetic_per_relation``) choose what of the corpus is used; ``markers`` wraps each text's mentions
+in the downstream entity markers; with ``val`` set, ``val.holdout`` corpus relations are kept out of
+training and scored every ``loop.eval_every`` steps. SCL's description anchors read the relations'
+schemas (``scl.schema``, by default the corpus's dataset).
 
 Usage::
 
@@ -24,12 +26,12 @@ from dataclasses import dataclass, field
 from tkre.config import FieldError, at_least, one_of, positive
 from tkre.data.datasets import data_dir
 from tkre.data.masking import MaskingRates
-from tkre.data.pretrain import SOURCES, PretrainText, pretraining_texts, read_synthesis, support_of
+from tkre.data.pretrain import SOURCES, PretrainText, dataset_of, pretraining_texts, read_synthesis, support_of
 from tkre.eval.validation import ValidationConfig, heldout_relations
 from tkre.storage import absolute, download_folder, is_remote
 from tkre.train.engines import EngineSettings
 from tkre.train.loop import LoopSettings
-from tkre.train.model import SCLSettings
+from tkre.train.model import MSLMSettings, SCLSettings
 
 STAGES = ("mslm", "scl")
 
@@ -52,7 +54,9 @@ class PretrainConfig:
     synthetic_per_relation: int | None = at_least(None, 0)  # the first N synthetic instances per relation (null: all)
     init_from: str | None = None  # minilm, a folder or hub name; stage 2: the stage-1 export
     max_length: int = positive(128)
+    markers: bool = False  # @ head @ ... # tail # around the mentions, as downstream
     masking: MaskingRates = field(default_factory=MaskingRates)
+    mslm: MSLMSettings = field(default_factory=MSLMSettings)
     loop: LoopSettings = field(default_factory=LoopSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
@@ -68,6 +72,8 @@ def check_stage(cfg: PretrainConfig, stage: str) -> None:
         raise FieldError("init_from", "the scl stage starts from the stage-1 export (e.g. runs/mslm/export)")
     if stage == "mslm" and cfg.scl is not None:
         raise FieldError("scl", "scl settings belong to the scl stage")
+    if cfg.scl is not None and cfg.scl.anchors == "learned" and cfg.scl.entity_mask:
+        raise FieldError("scl.entity_mask", "masks the unmasked positive pass of description anchors (scl.anchors)")
     if cfg.val is not None and cfg.loop.eval_every < 1:
         raise FieldError("loop.eval_every", "set the steps between validations (val is set)")
     if cfg.val is not None and cfg.engine.kind == "deepspeed" and cfg.engine.zero_stage == 3:
@@ -75,20 +81,27 @@ def check_stage(cfg: PretrainConfig, stage: str) -> None:
 
 
 def resolve_paths(cfg: PretrainConfig, root: str) -> PretrainConfig:
-    """Makes the corpus, init_from and data paths absolute against ``root`` (workers start elsewhere)."""
+    """Makes the corpus, init_from, data and schema file paths absolute against ``root`` (workers start elsewhere)."""
     cfg.init_from = cfg.init_from or "minilm"
     cfg.corpus = absolute(cfg.corpus, root)
     local = absolute(cfg.init_from, root)
     cfg.init_from = local if os.path.exists(local) else cfg.init_from
     cfg.data_dir = str(data_dir(cfg.data_dir and absolute(cfg.data_dir, root)).resolve())
+    if cfg.scl is not None and cfg.scl.schema and os.path.exists(absolute(cfg.scl.schema, root)):
+        cfg.scl.schema = absolute(cfg.scl.schema, root)  # a schema file
     return cfg
 
 
 def corpus_texts(cfg: PretrainConfig) -> tuple[list[PretrainText], list[str]]:
-    """The checked pre-training texts of ``cfg.corpus`` under the shot settings, and the relations held out for ``val``."""
+    """The checked pre-training texts of ``cfg.corpus`` under the shot settings, and the relations held out for ``val``.
+
+    Description anchors without ``scl.schema`` take the schemas of the corpus's dataset (set here).
+    """
     synthesis = read_synthesis(cfg.corpus)
     texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources),
                               cfg.support_k, cfg.synthetic_per_relation)
+    if cfg.scl is not None and cfg.scl.anchors == "description" and cfg.scl.schema is None:
+        cfg.scl.schema = dataset_of(synthesis)
     if cfg.val is None:
         return texts, []
     heldout = heldout_relations([t.relation for t in texts], cfg.val.holdout, cfg.val.holdout_seed)
@@ -100,6 +113,7 @@ def train_stage(cfg: PretrainConfig, texts: list[PretrainText], heldout: list[st
     import torch
 
     from tkre.data.masking import SpanMasker
+    from tkre.data.schemas import relation_schemas
     from tkre.eval.validation import Validator
     from tkre.losses.scl import RelationVocab
     from tkre.train.batches import collate, encode_texts
@@ -113,20 +127,30 @@ def train_stage(cfg: PretrainConfig, texts: list[PretrainText], heldout: list[st
     init_from = cfg.init_from
     if is_remote(init_from):
         init_from = str(download_folder(init_from, os.path.join(ctx.scratch, "init_from")))
-    model = PretrainModel(init_from, len(vocab) if vocab else 0, cfg.scl)
+    model = PretrainModel(init_from, len(vocab) if vocab else 0, cfg.scl, cfg.mslm)
     validator = None
     if cfg.val is not None and ctx.rank == 0:
         validator = Validator(cfg.val, heldout, init_from, cfg.max_length, cfg.data_dir)
     if init_from != cfg.init_from:
         shutil.rmtree(init_from)  # loaded; the scratch folder holds nothing but checkpoints in flight
-    masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length)
+    masker = SpanMasker(model.tokenizer, cfg.masking, cfg.max_length, markers=cfg.markers)
     examples = encode_texts(texts, masker, vocab)
+    scl = cfg.scl or SCLSettings()
+    anchors = None
+    if scl.anchors == "description" and vocab is not None:
+        schemas = relation_schemas(vocab.names, scl.schema, cfg.data_dir)
+        anchors = [model.tokenizer(schemas[r].text, truncation=True, max_length=cfg.max_length)["input_ids"]
+                   for r in vocab.names]
     if ctx.rank == 0:
         print(f"[pretrain] {len(texts)} texts, mentions {dict(masker.counts)}"
               + (f", {len(heldout)} relations held out for validation" if heldout else ""), file=sys.stderr)
     engine = make_engine(cfg.engine, model, cfg.loop.max_steps, cfg.loop.batch_size,
-                         torch.device("cuda" if cfg.workers.use_gpu else "cpu"))
+                         torch.device("cuda" if cfg.workers.use_gpu else "cpu"),
+                         model.encoder_parameter_names(), cfg.mslm.head_warmup_steps)
     pad = model.tokenizer.pad_token_id or 0
-    return train(engine, examples, lambda xs, epoch: collate(xs, masker.mask_token_id, pad, cfg.loop.seed, epoch),
-                 cfg.loop, ctx, export=model.export,
+
+    def collate_fn(xs, epoch):
+        return collate(xs, masker.mask_token_id, pad, cfg.loop.seed, epoch, anchors, scl.positive, scl.entity_mask)
+
+    return train(engine, examples, collate_fn, cfg.loop, ctx, export=model.export,
                  evaluate=(lambda: validator(model.mlm.base_model)) if validator else None)
