@@ -85,7 +85,7 @@ def synthesize(cfg: Config) -> dict:
     storage.write_text("synthetic.json", "[\n" + ",\n".join(json.dumps(x, ensure_ascii=False) for x in synthetic_rows) + "\n]\n")
     storage.write_text("rejects.jsonl", jsonl(rejected_rows))
     outcome = Outcome(edkg_rows, edkg_records, scdg_rows, ordered(records, scdg_rows), explanations,
-                      explanation_rejects, accepted, rejects)
+                      explanation_rejects, accepted, rejects, synthetic_rows)
     previous = json.loads(storage.read_text("manifest.json")) if storage.exists("manifest.json") else {}
     manifest = build_manifest(cfg, endpoint.description, schemas, len(support), outcome, budget, previous,
                               time.time() - start)

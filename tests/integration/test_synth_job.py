@@ -57,7 +57,8 @@ def test_every_request_ends_done_once_under_faults_and_a_rerun_sends_nothing(loc
     assert manifest["requests"]["edkg"] == {"planned": 9, "done": 9, "failed": 0, "not_sent": 0, "failed_by_reason": {}}
     assert manifest["requests"]["scdg"]["done"] == 3 and manifest["requests"]["attempts"] > 12
     assert len(explanations) == 9 and all(x["head"] in x["explanation"] for x in explanations)
-    assert manifest["explanations"]["mentioning_both_entities"] == 9
+    assert manifest["quality"]["explanations_naming_both"] == 1.0 and manifest["quality"]["relation_span_words"]["explanation"]["n"] == 9
+    assert manifest["quality"]["synthetic_per_relation"]["min"] == 3
     assert (out / "synthesis.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| copy_of_demonstration | 3 |" in (out / "summary.md").read_text()
     assert len(synthetic) == 9 and manifest["synthetic"]["per_relation"] == {r: 3 for r in {x.relation for x in synthetic}}

@@ -90,15 +90,17 @@ def test_unusable_explanations(text, reason):
     assert error.value.reason == reason
 
 
-def test_explanations_that_read_the_prompt_back_are_rejected():
+def test_explanations_that_read_the_prompt_back_or_miss_an_entity_are_rejected():
     from tkre.data.instance import RelationInstance
     from tkre.synth.corpus import collect_explanations
 
     inst = RelationInstance(tuple("Shaft is a novel by Ernest Tidyman .".split()), (0, 1), (5, 7), "after a work by")
     echo = "Sentence: Shaft is a novel by Ernest Tidyman . Subject: Shaft Object: Ernest Tidyman"
     good = '{"explanation": "Ernest Tidyman wrote Shaft, so the film is after his work."}'
-    records = [{"status": "done", "key": k, "text": t, "meta": {"support_index": 0}} for k, t in (("a", echo), ("b", good))]
+    vague = '{"explanation": "The novel came first, so the film is after its author\'s work."}'
+    records = [{"status": "done", "key": k, "text": t, "meta": {"support_index": 0}}
+               for k, t in (("a", echo), ("b", good), ("d", vague))]
     rows, rejects = collect_explanations(records + [{"status": "failed", "key": "c", "meta": {}}], [inst])
-    assert [r["key"] for r in rows] == ["b"] and rejects == {"echoes_prompt": 1}
+    assert [r["key"] for r in rows] == ["b"] and rejects == {"echoes_prompt": 1, "head_not_named": 1}
     assert rows[0] == {"relation": "after a work by", "support_index": 0, "head": "Shaft", "tail": "Ernest Tidyman",
                        "explanation": "Ernest Tidyman wrote Shaft, so the film is after his work.", "key": "b"}

@@ -15,9 +15,11 @@ Usage::
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 from tkre.data.instance import RelationInstance
+from tkre.data.quality import entity_problem, explanation_problem
 from tkre.data.readers import tacred_instances
 from tkre.errors import DataError
 from tkre.storage import CONFIG, open_storage
@@ -89,8 +91,13 @@ def first_per_relation(relations: list[str], limit: int | None) -> list[int]:
 
 
 def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance], sources: tuple[str, ...] = SOURCES,
-                      support_k: int | None = None, synthetic_per_relation: int | None = None) -> list[PretrainText]:
+                      support_k: int | None = None, synthetic_per_relation: int | None = None,
+                      dropped: Counter | None = None) -> list[PretrainText]:
     """The texts of the chosen ``sources``; explanations must point at a matching support instance.
+
+    Corpus hygiene (``tkre.data.quality``) applies here too, so an older corpus is cleaned as it is
+    read: explanations that echo the prompt or miss a mention, synthetic instances with implausible,
+    nested or truncated mentions are left out and counted by reason in ``dropped``.
 
     Shot settings: ``support_k`` keeps the first K support instances of each relation and the
     explanations of those instances (what a synthesis from a K-shot support explains);
@@ -103,6 +110,7 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
         if value is not None and value < 0:
             raise ValueError(f"{name}: expected a count >= 0 or null (all), got {value}")
     kept = set(first_per_relation([x.relation for x in support], support_k))
+    dropped = Counter() if dropped is None else dropped
     texts = []
     if "explanation" in sources:
         path = f"{synthesis.uri}/explanations.jsonl"
@@ -113,10 +121,21 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
                 raise DataError(path, f"line {row['line']}", "support_index",
                                 f"{index} does not point at a {row['relation']!r} instance with these mentions in the "
                                 f"{len(support)}-instance support set (a corpus made from another support config?)")
-            if index in kept:
+            if index not in kept:
+                continue
+            problem = explanation_problem(row["explanation"], row["head"], row["tail"])
+            if problem:
+                dropped[f"explanation: {problem}"] += 1
+            else:
                 texts.append(PretrainText(row["explanation"], row["head"], row["tail"], row["relation"], "explanation"))
     if "synthetic" in sources:
-        synthetic = synthesis.synthetic
+        synthetic = []
+        for inst in synthesis.synthetic:
+            problem = entity_problem(inst.tokens, inst.head, inst.tail)
+            if problem:
+                dropped[f"synthetic: {problem}"] += 1
+            else:
+                synthetic.append(inst)
         texts += [_from_instance(synthetic[i], "synthetic")
                   for i in first_per_relation([x.relation for x in synthetic], synthetic_per_relation)]
     if "support" in sources:

@@ -12,7 +12,7 @@ from tkre.report.tables import png_bytes
 
 
 def summary_table(manifest: dict) -> str:
-    """Requests per stage, then reject reasons, as Markdown tables."""
+    """Requests per stage, reject reasons, then the corpus quality, as Markdown tables."""
     lines = ["| stage | planned | done | failed | not sent | accepted |", "|---|---|---|---|---|---|"]
     for stage, accepted in (("edkg", manifest["explanations"]["accepted"]), ("scdg", manifest["synthetic"]["accepted"])):
         r = manifest["requests"][stage]
@@ -20,6 +20,14 @@ def summary_table(manifest: dict) -> str:
     lines += ["", "| reject reason | count |", "|---|---|"]
     rejects = {**manifest["rejects"], **{f"edkg: {k}": v for k, v in manifest["explanations"]["rejects"].items()}}
     lines += [f"| {k} | {v} |" for k, v in rejects.items()] or ["| (none) | 0 |"]
+    q = manifest["quality"]
+    share = "n/a" if q["explanations_naming_both"] is None else f"{100 * q['explanations_naming_both']:.1f}%"
+    lines += ["", f"Parsed explanations kept, each naming both entities: {share}. Synthetic instances per relation: "
+              f"min {q['synthetic_per_relation']['min']}, median {q['synthetic_per_relation']['median']:g}, "
+              f"max {q['synthetic_per_relation']['max']}.", "",
+              "| relation span (words between the mentions) | n | empty | p10 | median | p90 | max |", "|---|---|---|---|---|---|---|"]
+    for source, d in q["relation_span_words"].items():
+        lines.append(f"| {source} | {d['n']} | " + " | ".join(str(d.get(k, "")) for k in ("empty", "p10", "p50", "p90", "max")) + " |")
     return "\n".join(lines)
 
 

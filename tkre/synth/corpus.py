@@ -18,6 +18,7 @@ from collections import Counter
 
 from tkre.data.datasets import data_dir, kshot_support, load_kshot, load_split
 from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.data.quality import explanation_problem
 from tkre.data.schemas import RelationSchema, Schemas, relation_schemas, with_entity_types
 from tkre.synth.config import SynthConfig
 from tkre.synth.parsing import ParseError, parse_explanation, parse_instances
@@ -65,7 +66,8 @@ def scdg_requests(schemas: dict[str, RelationSchema], support: list[RelationInst
 
 
 def collect_explanations(records: list[dict], support: list[RelationInstance]) -> tuple[list[dict], Counter]:
-    """Explanation rows from done EDKG records; unparseable answers and prompt echoes counted by reason."""
+    """Explanation rows from done EDKG records; unparseable answers, prompt echoes and explanations that do not
+    name both entities (at word boundaries, as span masking finds them) counted by reason."""
     rows, rejects = [], Counter()
     for record in records:
         if record["status"] != "done":
@@ -77,8 +79,9 @@ def collect_explanations(records: list[dict], support: list[RelationInstance]) -
             continue
         index = record["meta"]["support_index"]
         inst = support[index]
-        if f"Subject: {inst.head_text}" in text:  # the prompt read back, not an explanation
-            rejects["echoes_prompt"] += 1
+        reason = explanation_problem(text, inst.head_text, inst.tail_text)
+        if reason:
+            rejects[reason] += 1
             continue
         rows.append({"relation": inst.relation, "support_index": index, "head": inst.head_text,
                      "tail": inst.tail_text, "explanation": text, "key": record["key"]})

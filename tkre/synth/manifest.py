@@ -3,7 +3,7 @@
 Usage::
 
     outcome = Outcome(edkg_rows, edkg_records, scdg_rows, scdg_records, explanations, explanation_rejects,
-                      accepted, rejects)
+                      accepted, rejects, synthetic_rows)
     manifest = build_manifest(cfg, endpoint.description, schemas, len(support), outcome, budget, previous, wall_s)
 """
 
@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from tkre.data.quality import corpus_quality
+from tkre.data.readers import tacred_instances
 from tkre.data.schemas import Schemas
 from tkre.synth.config import SynthConfig
 from tkre.synth.dispatch import Budget
 from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION
 
 NOT_CANDIDATES = ("no_instances", "malformed_json", "over_quota")  # rejects that are not a rejected instance
+EXPLANATION_PROBLEMS = ("echoes_prompt", "head_not_named", "tail_not_named")  # rejects of parsed explanations
 
 
 @dataclass
@@ -32,12 +35,7 @@ class Outcome:
     explanation_rejects: Counter
     accepted: Counter  # synthetic instances per relation
     rejects: Counter  # SCDG rejects by reason
-
-
-def mentions_both(row: dict) -> bool:
-    """Whether an explanation names both entities (what span masking in the next stage looks for)."""
-    text = row["explanation"].lower()
-    return row["head"].lower() in text and row["tail"].lower() in text
+    synthetic: list[dict]  # the accepted instances, Wiki80 layout
 
 
 def request_counts(rows: list[dict], records: list[dict]) -> dict:
@@ -61,6 +59,7 @@ def build_manifest(cfg: SynthConfig, endpoint: str, schemas: Schemas, instances:
     n_accepted = sum(accepted.values())
     candidates = n_accepted + sum(v for k, v in outcome.rejects.items() if k not in NOT_CANDIDATES)
     target = cfg.scdg.per_relation
+    parsed = len(outcome.explanations) + sum(outcome.explanation_rejects[k] for k in EXPLANATION_PROBLEMS)
     return {
         "model": cfg.llm.model,
         "endpoint": endpoint,
@@ -70,8 +69,7 @@ def build_manifest(cfg: SynthConfig, endpoint: str, schemas: Schemas, instances:
         "requests": {"edkg": request_counts(outcome.edkg_rows, outcome.edkg_records),
                      "scdg": request_counts(outcome.scdg_rows, outcome.scdg_records),
                      "attempts": sum(r.get("attempts", 0) for r in all_records)},
-        "explanations": {"accepted": len(outcome.explanations), "rejects": dict(outcome.explanation_rejects),
-                         "mentioning_both_entities": sum(mentions_both(x) for x in outcome.explanations)},
+        "explanations": {"accepted": len(outcome.explanations), "rejects": dict(outcome.explanation_rejects)},
         "synthetic": {
             "accepted": n_accepted,
             "candidates": candidates,
@@ -82,6 +80,7 @@ def build_manifest(cfg: SynthConfig, endpoint: str, schemas: Schemas, instances:
             "per_relation": dict(sorted(accepted.items())),
         },
         "rejects": dict(outcome.rejects.most_common()),
+        "quality": corpus_quality(outcome.explanations, tacred_instances(outcome.synthetic, "synthetic.json"), parsed),
         "tokens_in": tokens_in,
         "tokens_out": tokens_out,
         "cost_usd": cost,

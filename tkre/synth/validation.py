@@ -2,9 +2,11 @@
 
 Rules, in order: required fields; relation echoes the target; length bounds; head and tail are
 different mentions found in the sentence at word boundaries (case-insensitive) that map to token
-spans; entity types within the schema; not a copy (normalised exact match or token-set Jaccard at
-or above ``max_overlap``) of a demonstration or of any evaluation sentence; no duplicate within
-the relation.
+spans; plausible mentions (at most ``max_entity_tokens`` tokens, a letter or digit in each, no
+JSON or markup characters; neither mention inside the other; not cut short: the sentence does not
+go on with the same name, a capitalised word or a number right after a mention); entity types
+within the schema; not a copy (normalised exact match or token-set Jaccard at or above
+``max_overlap``) of a demonstration or of any evaluation sentence; no duplicate within the relation.
 
 Usage::
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from tkre.config import fraction, positive
 from tkre.data.instance import RelationInstance
+from tkre.data.quality import entity_problem
 from tkre.data.schemas import RelationSchema
 
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -42,6 +45,7 @@ class ValidationRules:
     min_tokens: int = positive(5)
     max_tokens: int = positive(80)
     max_overlap: float = fraction(0.8)  # token-set Jaccard at or above this is a near copy
+    max_entity_tokens: int = positive(10)
 
 
 def tokenize(text: str) -> list[re.Match]:
@@ -148,9 +152,12 @@ class Validator:
             raise Rejected("same_entity")
         head_span = _mention_span(head, sentence, words, None, "head")
         tail_span = _mention_span(tail, sentence, words, head_span, "tail")
+        tokens = tuple(m.group() for m in words)
+        problem = entity_problem(tokens, head_span, tail_span, self.rules.max_entity_tokens)
+        if problem:
+            raise Rejected(problem)
         head_type = _entity_type(candidate, "head_type", self.schema.head_types)
         tail_type = _entity_type(candidate, "tail_type", self.schema.tail_types)
-        tokens = tuple(m.group() for m in words)
         key, words_set = normalise(tokens), word_set(tokens)
         if key in self.demo_exact:
             raise Rejected("copy_of_demonstration")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 from tkre.config import FieldError, at_least, one_of, positive
@@ -98,8 +99,11 @@ def corpus_texts(cfg: PretrainConfig) -> tuple[list[PretrainText], list[str]]:
     Description anchors without ``scl.schema`` take the schemas of the corpus's dataset (set here).
     """
     synthesis = read_synthesis(cfg.corpus)
+    dropped = Counter()
     texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources),
-                              cfg.support_k, cfg.synthetic_per_relation)
+                              cfg.support_k, cfg.synthetic_per_relation, dropped)
+    if dropped:
+        print(f"[corpus] left out by corpus hygiene: {dict(dropped)}", file=sys.stderr)
     if cfg.scl is not None and cfg.scl.anchors == "description" and cfg.scl.schema is None:
         cfg.scl.schema = dataset_of(synthesis)
     if cfg.val is None:
