@@ -2,10 +2,11 @@
 
 Each ``--episodic LABEL=RUN_DIR[,RUN_DIR...]`` names an eval job's run dir (its ``results.json``,
 one pooling), or several (seeds of one method on the same episodes: the cell is their mean ± their
-standard deviation); each ``--paired "LABEL_A vs LABEL_B"`` adds a paired test of two rows over
-the same episodes (per-episode accuracy, averaged over seeds); each ``--finetune LABEL=PATH`` an
-eval run dir (its first fine-tuning run) or a JSON file of one fine-tuning result. The differences
-to the first episodic and the first fine-tuning entry are added.
+standard deviation); each ``--finetune LABEL=PATH`` an eval run dir (its first fine-tuning run) or
+a JSON file of one fine-tuning result. Each ``--paired "LABEL_A vs LABEL_B"`` adds a paired t-test
+of two episodic rows over the same episodes (per-episode accuracy, averaged over seeds), or of two
+fine-tuning rows over the same seeds (per-seed test F1). The differences to the first episodic
+and the first fine-tuning entry are added.
 
 Usage::
 
@@ -61,16 +62,25 @@ def episodic_results(run_dirs: str) -> dict[str, dict]:
     return out
 
 
-def paired_rows(episodic: dict[str, dict], pairs: list[str]) -> tuple[str, dict]:
-    """A table of paired tests, one row per ``"A vs B"``, one column per setting both share."""
+def paired_rows(episodic: dict[str, dict], finetune: dict[str, dict], pairs: list[str]) -> tuple[str, dict]:
+    """A table of paired tests, one row per ``"A vs B"`` and setting both share (fine-tuning: per seed)."""
     lines, tests = ["| comparison | setting | difference (points, 95% interval) | p |", "|---|---|---|---|"], {}
     for pair in pairs:
         a, sep, b = pair.partition(" vs ")
-        if not sep or a not in episodic or b not in episodic:
-            raise ConfigError(f"--paired {pair!r}: expected 'LABEL_A vs LABEL_B' with both labels among --episodic")
-        for setting in [s for s in episodic[a] if s in episodic[b]]:
-            t = paired_test(episodic[a][setting]["per_episode"], episodic[b][setting]["per_episode"])
-            tests.setdefault(pair, {})[setting] = t
+        if sep and a in finetune and b in finetune:
+            seeds = [[s["seed"] for s in finetune[x]["per_seed"]] for x in (a, b)]
+            if seeds[0] != seeds[1]:
+                raise ConfigError(f"--paired {pair!r}: the fine-tuning runs have different seeds {seeds[0]} and {seeds[1]}")
+            samples = {"test F1": [[s["test_f1"] for s in finetune[x]["per_seed"]] for x in (a, b)]}
+        elif sep and a in episodic and b in episodic:
+            samples = {s: [episodic[a][s]["per_episode"], episodic[b][s]["per_episode"]] for s in episodic[a]
+                       if s in episodic[b]}
+        else:
+            raise ConfigError(f"--paired {pair!r}: expected 'LABEL_A vs LABEL_B' with both labels among --episodic "
+                              "or both among --finetune")
+        for setting, (x, y) in samples.items():
+            t = paired_test(x, y)
+            tests.setdefault(pair, {})[setting] = {**t, "n": len(x)}
             p = f"{t['p']:.2g}" if t["p"] > 0 else "< 1e-300"
             lines.append(f"| {pair} | {setting} | {100 * t['diff']:+.2f} ± {100 * t['ci95']:.2f} | {p} |")
     return "\n".join(lines), tests
@@ -112,8 +122,8 @@ def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str], 
         out.with_suffix(".png").write_bytes(plot_episodic(episodic, title))
     tests = {}
     if pairs:
-        table, tests = paired_rows(episodic, pairs)
-        sections.append("## Paired tests over the same episodes\n\n" + table)
+        table, tests = paired_rows(episodic, finetune, pairs)
+        sections.append("## Paired t-tests over the same episodes (or seeds)\n\n" + table)
     if finetune:
         sections.append("## Wiki80 K=8 fine-tuning, 5 seeds\n\n" + finetune_rows(finetune))
     report = "\n\n".join(sections)

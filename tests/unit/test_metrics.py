@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from tkre.eval.metrics import mean_ci95, mean_std, micro_f1
@@ -40,10 +42,12 @@ def test_paired_test_by_hand():
     from tkre.eval.metrics import paired_test
 
     a, b = [0.5, 0.7, 0.9, 0.6], [0.4, 0.7, 0.6, 0.6]
-    # differences 0.1, 0, 0.3, 0: mean 0.1, sample std sqrt(0.02) = 0.1414, se 0.0707, z 1.414, p = erfc(1)
+    # differences 0.1, 0, 0.3, 0: mean 0.1, sample std sqrt(0.02) = 0.1414, se 0.0707, t = sqrt(2) with 3 degrees
+    # of freedom: CDF 1/2 + (x / (1 + x^2) + atan x) / pi at x = t / sqrt(3), t(0.975; 3) = 3.18245
     t = paired_test(a, b)
-    assert t["diff"] == pytest.approx(0.1) and t["ci95"] == pytest.approx(1.96 * 0.070711, abs=1e-5)
-    assert t["p"] == pytest.approx(0.157299, abs=1e-5)
+    x = math.sqrt(2 / 3)
+    assert t["diff"] == pytest.approx(0.1) and t["ci95"] == pytest.approx(3.182446 * 0.070711, abs=1e-5)
+    assert t["p"] == pytest.approx(2 * (0.5 - (x / (1 + x * x) + math.atan(x)) / math.pi), abs=1e-6)
     assert paired_test(a, a)["p"] == 1.0
     with pytest.raises(ValueError, match="equally long"):
         paired_test(a, b[:3])

@@ -64,3 +64,30 @@ def test_seeds_give_mean_and_spread_and_rows_get_a_paired_test(tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["--out", str(out), "--episodic", f"A={runs_a[0]}", "--paired", "A vs C"])
     assert "--paired 'A vs C': expected 'LABEL_A vs LABEL_B'" in capsys.readouterr().err
+
+
+def finetune_json(path, f1s, seeds=(13, 21, 42, 87, 100)):
+    per_seed = [{"seed": s, "test_f1": f} for s, f in zip(seeds, f1s)]
+    mean = sum(f1s) / len(f1s)
+    std = (sum((f - mean) ** 2 for f in f1s) / (len(f1s) - 1)) ** 0.5
+    path.write_text(json.dumps({"test_f1_mean": mean, "test_f1_std": std, "per_seed": per_seed}))
+    return str(path)
+
+
+def test_fine_tuning_rows_get_a_paired_t_test_over_the_same_seeds(tmp_path, capsys):
+    plain = finetune_json(tmp_path / "plain.json", [0.50, 0.52, 0.54, 0.56, 0.58])
+    tkre = finetune_json(tmp_path / "tkre.json", [0.53, 0.56, 0.56, 0.60, 0.60])
+    out = tmp_path / "gain"
+    summary = main(["--out", str(out), "--finetune", f"plain={plain}", "--finetune", f"TKRE={tkre}",
+                    "--paired", "TKRE vs plain"])
+    test = summary["paired"]["TKRE vs plain"]["test F1"]
+    # differences 3, 4, 2, 4, 2 points: mean 3, sample std 1, se 1/sqrt(5); t(0.975; 4) = 2.776445
+    assert test["diff"] == pytest.approx(0.03) and test["n"] == 5
+    assert test["ci95"] == pytest.approx(2.776445 * 0.01 / 5 ** 0.5, abs=1e-6)
+    assert 0.001 < test["p"] < 0.01  # t = 6.7 with 4 degrees of freedom: p = 0.0026
+    assert "| TKRE vs plain | test F1 | +3.00 ± 1.24 |" in out.with_suffix(".md").read_text()
+    other = finetune_json(tmp_path / "other.json", [0.5] * 5, seeds=(1, 2, 3, 4, 5))
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--finetune", f"plain={plain}", "--finetune", f"other={other}",
+              "--paired", "other vs plain"])
+    assert "different seeds" in capsys.readouterr().err

@@ -37,12 +37,17 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
 
 
 def paired_test(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
-    """Paired t-test of ``a`` against ``b`` (e.g. per-episode accuracies of two methods on the same
-    episodes): mean difference, its 95% interval and the two-sided p-value (normal approximation,
-    exact enough from about 30 pairs)."""
+    """Paired t-test of ``a`` against ``b`` (per-episode accuracies of two methods on the same episodes,
+    or per-seed scores of two methods on the same seeds): mean difference, its 95% interval and the
+    two-sided p-value, both from Student's t with n - 1 degrees of freedom."""
+    from scipy import stats
+
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"a paired test needs two equally long samples of 2 or more, got {len(a)} and {len(b)}")
-    diff, ci95 = mean_ci95([x - y for x, y in zip(a, b)])
-    se = ci95 / 1.96
-    p = math.erfc(abs(diff / se) / math.sqrt(2)) if se > 0 else float(diff == 0)
-    return {"diff": diff, "ci95": ci95, "p": p}
+    diffs = [x - y for x, y in zip(a, b)]
+    diff, std = mean_std(diffs)
+    se = std / math.sqrt(len(diffs))
+    if se == 0:
+        return {"diff": diff, "ci95": 0.0, "p": float(diff == 0)}
+    dof = len(diffs) - 1
+    return {"diff": diff, "ci95": float(stats.t.ppf(0.975, dof) * se), "p": float(2 * stats.t.sf(abs(diff / se), dof))}
