@@ -108,7 +108,6 @@ class SpanContrastiveHead(nn.Module):
     def _described(self, anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
                    own: torch.Tensor) -> torch.Tensor:
         """Row i: every anchor of the batch under positive i (target: its own), then its own anchor's negatives."""
-        n = len(own)
         by_anchor = positives @ anchors.T  # [B, U]
         mine = anchors[own]
         if not self.in_batch_negatives:
