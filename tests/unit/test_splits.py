@@ -42,3 +42,21 @@ def test_semeval_kshot_train_and_dev_are_disjoint(data_dir):
 def test_wiki80_kshot_uses_shipped_splits(data_dir):
     task = load_kshot("wiki80", 8, 13, data_dir)
     assert len(task.train) == 80 * 8 and len(task.test) == 5600 and task.no_relation is None
+
+
+def test_a_support_set_disjoint_from_evaluation_leaves_out_fewrel_val_and_the_validation_relations(data_dir):
+    import pytest
+
+    from tkre.data.datasets import kshot_support
+    from tkre.errors import ConfigError
+    from tkre.eval.validation import validation_relations
+
+    task = load_kshot("wiki80", 8, 42, data_dir)
+    wide = {x.relation for x in kshot_support(task, "disjoint_from_fewrel_val", root=data_dir)}
+    narrow = {x.relation for x in kshot_support(task, "disjoint_from_evaluation", root=data_dir)}
+    assert len(wide) == 64 and len(narrow) == 48
+    assert narrow == wide - set(validation_relations(data_dir))
+    first = kshot_support(task, "disjoint_from_evaluation", max_relations=16, max_per_relation=4, root=data_dir)
+    assert len(first) == 64 and {x.relation for x in first} == set(sorted(narrow)[:16])
+    with pytest.raises(ConfigError, match="support.relations: expected one of"):
+        kshot_support(task, "disjoint", root=data_dir)

@@ -129,16 +129,24 @@ def load_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) 
     return KShotTask(train, dev, test, label2id, NO_RELATION[dataset])
 
 
+SUPPORT_RELATIONS = ("disjoint_from_fewrel_val", "disjoint_from_evaluation", "all")
+
+
 def kshot_support(task: KShotTask, relations: str = "all", max_relations: int | None = None,
                   max_per_relation: int | None = None, root: str | Path | None = None) -> list[RelationInstance]:
     """The support set that synthesis explains and pre-training reads: ``task.train`` of the chosen relations.
 
-    ``relations`` is ``all`` or ``disjoint_from_fewrel_val``; the first ``max_relations`` names in sorted
-    order are kept, then the first ``max_per_relation`` instances of each.
+    ``relations`` is ``all``, ``disjoint_from_fewrel_val`` or ``disjoint_from_evaluation`` (also without
+    the 16 Wiki80 validation relations, so settings chosen on them stay clean); the first
+    ``max_relations`` names in sorted order are kept, then the first ``max_per_relation`` instances of each.
     """
-    if relations not in ("all", "disjoint_from_fewrel_val"):
-        raise ConfigError(f"support.relations: expected all or disjoint_from_fewrel_val, got {relations!r}")
-    held_out = fewrel_val_relation_names(root) if relations == "disjoint_from_fewrel_val" else set()
+    if relations not in SUPPORT_RELATIONS:
+        raise ConfigError(f"support.relations: expected one of {', '.join(SUPPORT_RELATIONS)}, got {relations!r}")
+    held_out = fewrel_val_relation_names(root) if relations != "all" else set()
+    if relations == "disjoint_from_evaluation":
+        from tkre.eval.validation import validation_relations
+
+        held_out |= set(validation_relations(root))
     names = set(sorted({x.relation for x in task.train} - held_out)[:max_relations])
     return limit_per_relation([x for x in task.train if x.relation in names], max_per_relation)
 

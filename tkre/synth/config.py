@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tkre.config import FieldError, at_least, one_of, positive
+from tkre.data.datasets import SUPPORT_RELATIONS
 from tkre.synth.client import LLMSettings
 from tkre.synth.validation import ValidationRules
 
@@ -17,7 +18,7 @@ class SupportConfig:
     dataset: str = one_of("wiki80", ("wiki80", "semeval"))
     k_shot: int = positive(8)
     seed: int = 42
-    relations: str = one_of("disjoint_from_fewrel_val", ("disjoint_from_fewrel_val", "all"))
+    relations: str = one_of("disjoint_from_fewrel_val", SUPPORT_RELATIONS)
     schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
     max_relations: int | None = positive(None)  # the first N relations by name, for quick runs
     max_per_relation: int | None = positive(None)  # the first N support instances of each relation, for quick runs
