@@ -5,7 +5,8 @@ export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shar
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta
+.PHONY: setup demo test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta \
+	pretrain-validation
 
 setup: $(VENV)/.installed
 
@@ -110,6 +111,22 @@ protocol-meta: data
 	    --paired "cosine vs euclidean" --paired "cosine-desc, + descriptions vs cosine" \
 	    --paired "cosine-desc, + descriptions vs cosine, + descriptions" --paired "cosine-desc vs cosine" \
 	    --paired "cosine-desc, + descriptions vs cosine-desc-nodrop, + descriptions"
+
+# Choosing the pre-training settings on validation: both stages without the 16 validation relations
+# (scored on them every 40 steps), each export then scored like the protocol (6 settings, 1000
+# episodes), and meta-training from the label-anchored TKRE export against meta-training alone
+# (runs/protocol/eval-meta-cosine-desc-nodrop-add of `make protocol-meta`). About 70 minutes on 2 cores.
+MSLM_VAL := $(PY) -m jobs.mslm --config jobs/configs/mslm/validation.yaml
+SCL_VAL := $(PY) -m jobs.scl --config jobs/configs/scl/validation.yaml
+PV := runs/pretrain_validation
+pretrain-validation: data
+	$(MSLM_VAL) --set run_dir=$(PV)/mslm
+	$(SCL_VAL) --set init_from=$(PV)/mslm/export --set run_dir=$(PV)/scl-description
+	$(SCL_VAL) --set init_from=$(PV)/mslm/export --set scl.anchors=learned --set scl.positive=span \
+	    --set run_dir=$(PV)/scl-learned
+	for r in mslm scl-description scl-learned; do $(VAL) --set model=$(PV)/$$r/export --set run_dir=$(PV)/eval-$$r; done
+	$(META_VAL) --set description_drop=0 --set init_from=$(PV)/scl-description/export --set run_dir=$(PV)/meta-tkre
+	$(VAL) --set model=$(PV)/meta-tkre/export --set run_dir=$(PV)/eval-meta-tkre
 
 # Relation knowledge on FewRel val (the test, scored once per final configuration): MiniLM as is and
 # meta-trained (3 seeds, 14-21 minutes each) under {euclidean, cosine} x {no descriptions,
