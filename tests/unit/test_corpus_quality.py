@@ -74,3 +74,5 @@ def test_the_quality_summary():
     assert q["relation_span_words"]["explanation"] == {"n": 3, "empty": 0, "p10": 1, "p50": 1, "p90": 2, "max": 3}
     assert q["relation_span_words"]["synthetic"]["n"] == 3 and q["relation_span_words"]["synthetic"]["max"] == 3
     assert q["synthetic_per_relation"] == {"relations": 2, "min": 1, "median": 1.5, "max": 2}
+    with_empty = corpus_quality(explanations, synthetic, 4, relations=["founded by", "head of government", "mother"])
+    assert with_empty["synthetic_per_relation"] == {"relations": 3, "min": 0, "median": 1.0, "max": 2}

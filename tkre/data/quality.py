@@ -68,9 +68,11 @@ def _span_words(text: str, head: str, tail: str) -> int | None:
     return None if span is None else len(WORDS.findall(text[span[0] : span[1]]))
 
 
-def corpus_quality(explanations: list[dict], synthetic: list[RelationInstance], parsed_explanations: int) -> dict:
+def corpus_quality(explanations: list[dict], synthetic: list[RelationInstance], parsed_explanations: int,
+                   relations=()) -> dict:
     """The share of parsed explanations kept (each names both entities), relation-span lengths (words between
-    the closest mentions) of the kept explanations and synthetic instances, and synthetic instances per relation."""
+    the closest mentions) of the kept explanations and synthetic instances, and synthetic instances per relation
+    (over ``relations`` too, so a relation without any counts as 0)."""
     lengths = {"explanation": [_span_words(x["explanation"], x["head"], x["tail"]) for x in explanations],
                "synthetic": [min(abs(x.tail[0] - x.head[1]), abs(x.head[0] - x.tail[1])) for x in synthetic]}
     spans = {}
@@ -79,7 +81,8 @@ def corpus_quality(explanations: list[dict], synthetic: list[RelationInstance], 
         spans[source] = ({"n": len(values), "empty": sum(v == 0 for v in values),
                           **{f"p{q}": int(np.percentile(values, q)) for q in (10, 50, 90)}, "max": max(values)}
                          if values else {"n": 0})
-    per_relation = Counter(x.relation for x in synthetic)
+    per_relation = Counter({r: 0 for r in relations})
+    per_relation.update(x.relation for x in synthetic)
     counts = sorted(per_relation.values())
     return {"explanations_naming_both": round(len(explanations) / parsed_explanations, 4) if parsed_explanations else None,
             "relation_span_words": spans,
