@@ -60,6 +60,11 @@ def test_repeated_mention_takes_the_first_occurrence_that_does_not_overlap_the_o
           "tail": "Bill Gates"}, "copy_of_evaluation"),
         ({"sentence": "Microsoft was founded by Bill Gates and Paul Allen in Albuquerque in 1975 .",
           "head": "Microsoft", "tail": "Bill Gates"}, "near_copy_of_evaluation"),
+        ({"sentence": "The Ford Motor Company was founded by Henry Ford Jr in Detroit ."}, "truncated_entity"),
+        ({"sentence": "Eleanor of Aquitaine was the wife of King Eleanor of Aquitaine .", "head": "Eleanor",
+          "tail": "Eleanor of Aquitaine"}, "nested_entities"),
+        ({"sentence": 'The "Ford" company was founded by Henry Ford in Detroit .', "head": '"Ford"'},
+         "implausible_entity"),
     ],
 )
 def test_rejects_with_reason(changes, reason):

@@ -2,11 +2,11 @@
 
 Rules, in order: required fields; relation echoes the target; length bounds; head and tail are
 different mentions found in the sentence at word boundaries (case-insensitive) that map to token
-spans; plausible mentions (at most ``max_entity_tokens`` tokens, a letter or digit in each, no
-JSON or markup characters; neither mention inside the other; not cut short: the sentence does not
-go on with the same name, a capitalised word or a number right after a mention); entity types
-within the schema; not a copy (normalised exact match or token-set Jaccard at or above
-``max_overlap``) of a demonstration or of any evaluation sentence; no duplicate within the relation.
+spans; entity types within the schema; not a copy (normalised exact match or token-set Jaccard at
+or above ``max_overlap``) of a demonstration or of any evaluation sentence; plausible mentions
+(``tkre.data.quality.entity_problem``: at most ``max_entity_tokens`` tokens, a letter or digit in
+each, no JSON or markup characters, not read off the other mention, not cut short before a
+capitalised word or a number); no duplicate within the relation.
 
 Usage::
 
@@ -153,9 +153,6 @@ class Validator:
         head_span = _mention_span(head, sentence, words, None, "head")
         tail_span = _mention_span(tail, sentence, words, head_span, "tail")
         tokens = tuple(m.group() for m in words)
-        problem = entity_problem(tokens, head_span, tail_span, self.rules.max_entity_tokens)
-        if problem:
-            raise Rejected(problem)
         head_type = _entity_type(candidate, "head_type", self.schema.head_types)
         tail_type = _entity_type(candidate, "tail_type", self.schema.tail_types)
         key, words_set = normalise(tokens), word_set(tokens)
@@ -167,6 +164,9 @@ class Validator:
             raise Rejected("copy_of_evaluation")
         if self.evaluation.max_overlap(tokens) >= self.rules.max_overlap:
             raise Rejected("near_copy_of_evaluation")
+        problem = entity_problem(tokens, head_span, tail_span, self.rules.max_entity_tokens)
+        if problem:
+            raise Rejected(problem)
         if key in self.accepted:
             raise Rejected("duplicate")
         self.accepted.add(key)
