@@ -118,12 +118,11 @@ class SpanMasker:
         status = ("both_mentions" if heads and tails else "head_missing" if tails else
                   "tail_missing" if heads else "both_missing")
         self.counts[status] += 1
-        between, marks = relation_span(heads, tails), []
-        pair = closest_pair(heads, tails) if self.markers else None
-        if pair is not None:
-            text, head_span, tail_span, marks = insert_markers(text, *pair)
+        pair, marks = closest_pair(heads, tails), []  # the pair the relation span lies between, found once
+        if pair is not None and self.markers:
+            text, *pair, marks = insert_markers(text, *pair)
             heads, tails = find_mentions(text, head), find_mentions(text, tail)
-            between = relation_span([head_span], [tail_span])
+        between = relation_span([pair[0]], [pair[1]]) if pair is not None else None
         encoding = self.tokenizer(text, truncation=True, max_length=self.max_length, return_offsets_mapping=True,
                                   return_special_tokens_mask=True)
         regions = []
