@@ -42,29 +42,67 @@ bench: data
 	$(PY) benchmarks/episodic_eval.py
 	$(PY) benchmarks/pretrain_throughput.py
 
-# The README's pre-training experiment, (a)-(e) and Wiki80 K=8 after TKRE (about 2.5 h on 2 CPU cores);
-# plain Wiki80 fine-tuning is the committed baseline (the finetune_wiki80_k8 eval config with model=minilm).
+# The README's pre-training experiment on FewRel val (the test) with the settings chosen by
+# `make pretrain-validation`: (a) MiniLM as is, (b) + MSLM, (c) + MSLM + label-anchored SCL,
+# (c') + MSLM + the paper's learned-anchor SCL, (d) meta-training, (e) (c) then (d), 3 seeds per
+# trained row; then Wiki80 and SemEval K=8 fine-tuning (5 seeds) plain and after (c) of seed 0.
+# Every run is a file target, so an interrupted `make experiment` goes on where it stopped.
+# About 5 hours on 2 CPU cores.
+X := runs/experiment
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
-PROTO_EUCLIDEAN := --set metric=euclidean --set scale=1 --set descriptions=none  # the experiment's protocol
-experiment: data
-	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml
-	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml
-	$(EVAL) --set model=runs/mslm_minilm/export --set run_dir=runs/eval-b
-	$(EVAL) --set model=runs/scl_minilm/export --set run_dir=runs/eval-c
-	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml $(PROTO_EUCLIDEAN)
-	$(EVAL) --set model=runs/proto_minilm/export --set run_dir=runs/eval-d
-	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml $(PROTO_EUCLIDEAN) \
-	    --set run_dir=runs/tkre_proto_minilm --set init_from=runs/scl_minilm/export
-	$(EVAL) --set model=runs/tkre_proto_minilm/export --set run_dir=runs/eval-e
-	$(PY) -m jobs.eval --config jobs/configs/eval/finetune_wiki80_k8.yaml --set model=runs/scl_minilm/export \
-	    --set run_dir=runs/finetune-wiki80-k8-tkre
-	$(EVAL) --set run_dir=runs/eval-a
-	$(PY) -m jobs.report --out runs/pretrain_experiment \
-	    --episodic "(a) MiniLM as is=runs/eval-a" --episodic "(b) + MSLM=runs/eval-b" \
-	    --episodic "(c) + MSLM + SCL (TKRE)=runs/eval-c" --episodic "(d) Proto meta-training=runs/eval-d" \
-	    --episodic "(e) TKRE, then (d)'s meta-training=runs/eval-e" \
-	    --finetune "MiniLM as is (plain)=docs/results/finetune_wiki80_k8.json" \
-	    --finetune "after MSLM + SCL (TKRE)=runs/finetune-wiki80-k8-tkre"
+FINETUNE := $(PY) -m jobs.eval --config jobs/configs/eval/finetune_wiki80_k8.yaml
+SEMEVAL := $(PY) -m jobs.eval --config jobs/configs/eval/finetune_semeval_k8.yaml
+DONE := export/model.safetensors
+COMMA := ,
+SPACE := $(subst ,, )
+SEEDS ?= 0 1 2
+$(X)/mslm-%/$(DONE):
+	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml --set loop.seed=$* --set run_dir=$(X)/mslm-$*
+$(X)/scl-description-%/$(DONE): $(X)/mslm-%/$(DONE)
+	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml --set loop.seed=$* --set init_from=$(X)/mslm-$*/export \
+	    --set run_dir=$(X)/scl-description-$*
+$(X)/scl-learned-%/$(DONE): $(X)/mslm-%/$(DONE)
+	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml --set loop.seed=$* --set init_from=$(X)/mslm-$*/export \
+	    --set scl.anchors=learned --set scl.positive=span --set run_dir=$(X)/scl-learned-$*
+$(X)/meta-%/$(DONE):
+	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml --set loop.seed=$* --set run_dir=$(X)/meta-$*
+$(X)/tkre-meta-%/$(DONE): $(X)/scl-description-%/$(DONE)
+	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml --set loop.seed=$* \
+	    --set init_from=$(X)/scl-description-$*/export --set run_dir=$(X)/tkre-meta-$*
+$(X)/eval-minilm/results.json:
+	$(EVAL) --set run_dir=$(X)/eval-minilm
+$(X)/eval-%/results.json: $(X)/%/$(DONE)
+	$(EVAL) --set model=$(X)/$*/export --set run_dir=$(X)/eval-$*
+$(X)/finetune-wiki80-tkre/results.json: $(X)/scl-description-0/$(DONE)
+	$(FINETUNE) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-wiki80-tkre
+$(X)/finetune-semeval-plain/results.json:
+	$(SEMEVAL) --set run_dir=$(X)/finetune-semeval-plain
+$(X)/finetune-semeval-tkre/results.json: $(X)/scl-description-0/$(DONE)
+	$(SEMEVAL) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-semeval-tkre
+# Exports are kept: every pattern target is precious.
+.PRECIOUS: $(foreach r,mslm scl-description scl-learned meta tkre-meta,$(X)/$(r)-%/$(DONE))
+seeds = $(subst $(SPACE),$(COMMA),$(strip $(foreach s,$(SEEDS),$(X)/eval-$(1)-$(s))))
+EXPERIMENT_RUNS := $(X)/eval-minilm/results.json \
+	$(X)/eval-scl-description-0/results.json $(X)/finetune-wiki80-tkre/results.json \
+	$(X)/eval-meta-0/results.json $(X)/eval-tkre-meta-0/results.json \
+	$(foreach s,$(SEEDS),$(foreach r,mslm scl-description meta tkre-meta scl-learned,$(X)/eval-$(r)-$(s)/results.json)) \
+	$(X)/finetune-semeval-plain/results.json $(X)/finetune-semeval-tkre/results.json
+experiment: data $(EXPERIMENT_RUNS)
+	$(PY) -m jobs.report --out docs/results/pretrain_experiment \
+	    --title "FewRel val, 1000 frozen episodes per setting, cosine prototypes with descriptions" \
+	    --episodic "(a) MiniLM as is=$(X)/eval-minilm" --episodic "(b) + MSLM=$(call seeds,mslm)" \
+	    --episodic "(c) + MSLM + SCL, label anchors=$(call seeds,scl-description)" \
+	    --episodic "(c') + MSLM + SCL, learned anchors=$(call seeds,scl-learned)" \
+	    --episodic "(d) meta-training=$(call seeds,meta)" --episodic "(e) (c), then (d)=$(call seeds,tkre-meta)" \
+	    --finetune "Wiki80, plain=docs/results/finetune_wiki80_k8.json" \
+	    --finetune "Wiki80, after TKRE=$(X)/finetune-wiki80-tkre" \
+	    --finetune "SemEval, plain=$(X)/finetune-semeval-plain" \
+	    --finetune "SemEval, after TKRE=$(X)/finetune-semeval-tkre" \
+	    --paired "(e) (c), then (d) vs (d) meta-training" --paired "(c) + MSLM + SCL, label anchors vs (a) MiniLM as is" \
+	    --paired "(c) + MSLM + SCL, label anchors vs (c') + MSLM + SCL, learned anchors" \
+	    --paired "Wiki80, after TKRE vs Wiki80, plain" --paired "SemEval, after TKRE vs SemEval, plain"
+	$(PY) -m jobs.gain --report docs/results/pretrain_experiment.json --demo docs/results/pipeline_demo_bench.json \
+	    --seeds $(SEEDS) --out docs/results/tkre_gain.json
 
 # Choosing the evaluation protocol on validation, never on FewRel val (the test): MiniLM as is on the
 # 16 held-out Wiki80 relations under each pooling, metric and description option (about 10 minutes).
@@ -134,9 +172,6 @@ pretrain-validation: data
 EXP := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
 META := $(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml
 PROTOCOLS ?= euclidean-none euclidean-add cosine-none cosine-add
-COMMA := ,
-SPACE := $(subst ,, )
-SEEDS ?= 0 1 2
 knowledge: knowledge-asis knowledge-meta
 	$(PY) -m jobs.report --out docs/results/relation_knowledge \
 	    --title "FewRel val, 1000 frozen episodes per setting, seed 0, sentence-mean pooling" \

@@ -23,6 +23,7 @@ COMMANDS = {
     "sweep": ("sweep", "Ray Tune search over the SCL stage, scored by episodic validation"),
     "pipeline": ("pipeline", "synth -> mslm -> scl -> eval -> report, resumable, in one run dir"),
     "report": ("report", "collect eval runs into one table, JSON and plot"),
+    "gain": ("gain", "the pre-training experiment's headline figures (docs/results/tkre_gain.json)"),
 }
 
 

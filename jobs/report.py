@@ -125,7 +125,7 @@ def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str], 
         table, tests = paired_rows(episodic, finetune, pairs)
         sections.append("## Paired t-tests over the same episodes (or seeds)\n\n" + table)
     if finetune:
-        sections.append("## Wiki80 K=8 fine-tuning, 5 seeds\n\n" + finetune_rows(finetune))
+        sections.append("## K-shot fine-tuning\n\n" + finetune_rows(finetune))
     report = "\n\n".join(sections)
     out.with_suffix(".md").write_text(report + "\n")
     kept = ("accuracy", "ci95", "seeds", "per_seed")
@@ -133,6 +133,7 @@ def run(out: str, episodic_runs: dict[str, str], finetune_runs: dict[str, str], 
                             for label, by_s in episodic.items()},
                "paired": tests,
                "finetune": {label: {"test_f1_mean": r["test_f1_mean"], "test_f1_std": r["test_f1_std"],
+                                    "seeds": [s.get("seed") for s in r["per_seed"]],
                                     "per_seed": [s["test_f1"] for s in r["per_seed"]]} for label, r in finetune.items()}}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2))
     print(report)
