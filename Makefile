@@ -152,19 +152,52 @@ protocol-meta: data
 
 # Choosing the pre-training settings on validation: both stages without the 16 validation relations
 # (scored on them every 40 steps), each export then scored like the protocol (6 settings, 1000
-# episodes), and meta-training from the label-anchored TKRE export against meta-training alone
-# (runs/protocol/eval-meta-cosine-desc-nodrop-add of `make protocol-meta`). About 70 minutes on 2 cores.
+# episodes); then one row per single change from the chosen design (each stage-2 run from its own
+# stage 1 where the change is in stage 1), and meta-training from the TKRE export. Finished runs
+# are skipped when it is run again. About 4 hours on 2 cores.
 MSLM_VAL := $(PY) -m jobs.mslm --config jobs/configs/mslm/validation.yaml
 SCL_VAL := $(PY) -m jobs.scl --config jobs/configs/scl/validation.yaml
 PV := runs/pretrain_validation
+# one change each: stage-1 overrides (their stage 2 starts from that stage 1) and stage-2 overrides
+MSLM_no-warmup := --set mslm.head_warmup_steps=0
+MSLM_no-markers := --set markers=false
+MSLM_untied := --set mslm.untie_decoder=true
+MSLM_no-hygiene := --set hygiene=false
+SCL_no-markers := --set markers=false
+SCL_no-hygiene := --set hygiene=false
+SCL_learned := --set scl.anchors=learned --set scl.positive=span
+SCL_span := --set scl.positive=span
+SCL_entity-mask := --set scl.entity_mask=0.7
+PV_ROWS := description learned span entity-mask no-warmup no-markers untied no-hygiene
+PVL_description := TKRE: + MSLM + label-anchored SCL (160 + 160 steps)
+PVL_learned := TKRE with the paper's learned anchors (positive: the relation span)
+PVL_span := TKRE, positive: the relation span
+PVL_entity-mask := TKRE, entity masking p=0.7
+PVL_no-warmup := TKRE, no MSLM head warm-up
+PVL_no-markers := TKRE, no entity markers
+PVL_untied := TKRE, untied MSLM decoder
+PVL_no-hygiene := TKRE, no corpus hygiene
+stage1 = $(PV)/mslm$(if $(MSLM_$(1)),-$(1))
 pretrain-validation: data
-	$(MSLM_VAL) --set run_dir=$(PV)/mslm
-	$(SCL_VAL) --set init_from=$(PV)/mslm/export --set run_dir=$(PV)/scl-description
-	$(SCL_VAL) --set init_from=$(PV)/mslm/export --set scl.anchors=learned --set scl.positive=span \
-	    --set run_dir=$(PV)/scl-learned
-	for r in mslm scl-description scl-learned; do $(VAL) --set model=$(PV)/$$r/export --set run_dir=$(PV)/eval-$$r; done
-	$(META_VAL) --set description_drop=0 --set init_from=$(PV)/scl-description/export --set run_dir=$(PV)/meta-tkre
-	$(VAL) --set model=$(PV)/meta-tkre/export --set run_dir=$(PV)/eval-meta-tkre
+	[ -f $(PV)/mslm/$(DONE) ] || $(MSLM_VAL) --set run_dir=$(PV)/mslm
+	set -e; $(foreach r,$(PV_ROWS),$(if $(MSLM_$(r)),[ -f $(call stage1,$(r))/$(DONE) ] || \
+	    $(MSLM_VAL) $(MSLM_$(r)) --set run_dir=$(call stage1,$(r));) \
+	    [ -f $(PV)/scl-$(r)/$(DONE) ] || $(SCL_VAL) --set init_from=$(call stage1,$(r))/export $(SCL_$(r)) \
+	    --set run_dir=$(PV)/scl-$(r);)
+	[ -f $(PV)/meta/$(DONE) ] || $(META_VAL) --set description_drop=0 --set run_dir=$(PV)/meta
+	[ -f $(PV)/meta-tkre/$(DONE) ] || $(META_VAL) --set description_drop=0 --set init_from=$(PV)/scl-description/export \
+	    --set run_dir=$(PV)/meta-tkre
+	set -e; for r in mslm $(foreach r,$(PV_ROWS),scl-$(r)) meta meta-tkre; do [ -f $(PV)/eval-$$r/results.json ] || \
+	    $(VAL) --set model=$(PV)/$$r/export --set run_dir=$(PV)/eval-$$r; done
+	[ -f $(PV)/eval-minilm/results.json ] || $(VAL) --set run_dir=$(PV)/eval-minilm
+	$(PY) -m jobs.report --out docs/results/pretrain_validation \
+	    --title "Validation: 16 held-out Wiki80 relations (Wiki80 dev), 1000 episodes per setting" \
+	    --episodic "MiniLM as is=$(PV)/eval-minilm" --episodic "+ MSLM (160 steps)=$(PV)/eval-mslm" \
+	    $(foreach r,$(PV_ROWS),--episodic "$(PVL_$(r))=$(PV)/eval-scl-$(r)") \
+	    --episodic "meta-training alone (200 steps)=$(PV)/eval-meta" \
+	    --episodic "TKRE, then meta-training=$(PV)/eval-meta-tkre" \
+	    $(foreach r,$(filter-out description,$(PV_ROWS)),--paired "$(PVL_description) vs $(PVL_$(r))") \
+	    --paired "TKRE, then meta-training vs meta-training alone (200 steps)"
 
 # Relation knowledge on FewRel val (the test, scored once per final configuration): MiniLM as is and
 # meta-trained (3 seeds, 14-21 minutes each) under {euclidean, cosine} x {no descriptions,

@@ -18,3 +18,11 @@ def test_the_committed_corpus_matches_its_support_set(data_dir):
     assert dropped == {"explanation: head_not_named": 95, "explanation: tail_not_named": 41,
                        "explanation: echoes_prompt": 22, "synthetic: truncated_entity": 7, "synthetic: nested_entities": 4}
     assert len({t.relation for t in texts}) == 64
+
+
+def test_a_stage_with_hygiene_off_reads_every_text_of_the_corpus(data_dir):
+    from tkre.train.stage import PretrainConfig, corpus_texts
+
+    texts, _ = corpus_texts(PretrainConfig(corpus=str(CORPUS), data_dir=str(data_dir), hygiene=False))
+    counts = {s: sum(t.source == s for t in texts) for s in ("explanation", "synthetic", "support")}
+    assert counts == {"explanation": 481, "synthetic": 36, "support": 512}

@@ -61,6 +61,9 @@ def test_reading_a_corpus_applies_the_same_hygiene_and_counts_what_it_leaves_out
                               SUPPORT, dropped=dropped)
     assert [t.source for t in texts] == ["explanation", "synthetic", "support", "support"]
     assert dropped == {"explanation: echoes_prompt": 1, "explanation: tail_not_named": 1, "synthetic: truncated_entity": 1}
+    everything = pretraining_texts(read_synthesis(str(tmp_path / "s")), SUPPORT, dropped=dropped, hygiene=False)
+    assert [t.source for t in everything] == ["explanation"] * 3 + ["synthetic"] * 2 + ["support"] * 2
+    assert sum(dropped.values()) == 3  # nothing more left out
 
 
 def test_the_quality_summary():

@@ -92,12 +92,13 @@ def first_per_relation(relations: list[str], limit: int | None) -> list[int]:
 
 def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance], sources: tuple[str, ...] = SOURCES,
                       support_k: int | None = None, synthetic_per_relation: int | None = None,
-                      dropped: Counter | None = None) -> list[PretrainText]:
+                      dropped: Counter | None = None, hygiene: bool = True) -> list[PretrainText]:
     """The texts of the chosen ``sources``; explanations must point at a matching support instance.
 
     Corpus hygiene (``tkre.data.quality``) applies here too, so an older corpus is cleaned as it is
     read: explanations that echo the prompt or miss a mention, synthetic instances with implausible,
-    nested or truncated mentions are left out and counted by reason in ``dropped``.
+    nested or truncated mentions are left out and counted by reason in ``dropped`` (``hygiene=False``
+    keeps them all, for measuring what the hygiene is worth).
 
     Shot settings: ``support_k`` keeps the first K support instances of each relation and the
     explanations of those instances (what a synthesis from a K-shot support explains);
@@ -123,7 +124,7 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
                                 f"{len(support)}-instance support set (a corpus made from another support config?)")
             if index not in kept:
                 continue
-            problem = explanation_problem(row["explanation"], row["head"], row["tail"])
+            problem = hygiene and explanation_problem(row["explanation"], row["head"], row["tail"])
             if problem:
                 dropped[f"explanation: {problem}"] += 1
             else:
@@ -131,7 +132,7 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
     if "synthetic" in sources:
         synthetic = []
         for inst in synthesis.synthetic:
-            problem = entity_problem(inst.tokens, inst.head, inst.tail)
+            problem = hygiene and entity_problem(inst.tokens, inst.head, inst.tail)
             if problem:
                 dropped[f"synthetic: {problem}"] += 1
             else:

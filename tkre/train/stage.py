@@ -53,6 +53,7 @@ class PretrainConfig:
     sources: list[str] = one_of(lambda: list(SOURCES), SOURCES)
     support_k: int | None = positive(None)  # the first K support instances per relation and their explanations (null: all)
     synthetic_per_relation: int | None = at_least(None, 0)  # the first N synthetic instances per relation (null: all)
+    hygiene: bool = True  # leave out what corpus hygiene (tkre.data.quality) rejects; false: keep it, to measure its worth
     init_from: str | None = None  # minilm, a folder or hub name; stage 2: the stage-1 export
     max_length: int = positive(128)
     markers: bool = False  # @ head @ ... # tail # around the mentions, as downstream
@@ -101,7 +102,7 @@ def corpus_texts(cfg: PretrainConfig) -> tuple[list[PretrainText], list[str]]:
     synthesis = read_synthesis(cfg.corpus)
     dropped = Counter()
     texts = pretraining_texts(synthesis, support_of(synthesis, cfg.data_dir), tuple(cfg.sources),
-                              cfg.support_k, cfg.synthetic_per_relation, dropped)
+                              cfg.support_k, cfg.synthetic_per_relation, dropped, cfg.hygiene)
     if dropped:
         print(f"[corpus] left out by corpus hygiene: {dict(dropped)}", file=sys.stderr)
     if cfg.scl is not None and cfg.scl.anchors == "description" and cfg.scl.schema is None:
