@@ -45,9 +45,9 @@ bench: data
 # The README's pre-training experiment on FewRel val (the test) with the settings chosen by
 # `make pretrain-validation`: (a) MiniLM as is, (b) + MSLM, (c) + MSLM + label-anchored SCL,
 # (c') + MSLM + the paper's learned-anchor SCL, (d) meta-training, (e) (c) then (d), 3 seeds per
-# trained row; then Wiki80 and SemEval K=8 fine-tuning (5 seeds) plain and after (c) of seed 0.
+# trained row; then Wiki80 and SemEval K=8 fine-tuning (5 seeds), plain and after (c) of seed 0.
 # Every run is a file target, so an interrupted `make experiment` goes on where it stopped.
-# About 5 hours on 2 CPU cores.
+# About 6 hours on 2 CPU cores.
 X := runs/experiment
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
 FINETUNE := $(PY) -m jobs.eval --config jobs/configs/eval/finetune_wiki80_k8.yaml
@@ -75,6 +75,8 @@ $(X)/eval-%/results.json: $(X)/%/$(DONE)
 	$(EVAL) --set model=$(X)/$*/export --set run_dir=$(X)/eval-$*
 $(X)/finetune-wiki80-tkre/results.json: $(X)/scl-description-0/$(DONE)
 	$(FINETUNE) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-wiki80-tkre
+$(X)/finetune-wiki80-plain/results.json:
+	$(FINETUNE) --set run_dir=$(X)/finetune-wiki80-plain
 $(X)/finetune-semeval-plain/results.json:
 	$(SEMEVAL) --set run_dir=$(X)/finetune-semeval-plain
 $(X)/finetune-semeval-tkre/results.json: $(X)/scl-description-0/$(DONE)
@@ -86,7 +88,7 @@ EXPERIMENT_RUNS := $(X)/eval-minilm/results.json \
 	$(X)/eval-scl-description-0/results.json $(X)/finetune-wiki80-tkre/results.json \
 	$(X)/eval-meta-0/results.json $(X)/eval-tkre-meta-0/results.json \
 	$(foreach s,$(SEEDS),$(foreach r,mslm scl-description meta tkre-meta scl-learned,$(X)/eval-$(r)-$(s)/results.json)) \
-	$(X)/finetune-semeval-plain/results.json $(X)/finetune-semeval-tkre/results.json
+	$(X)/finetune-semeval-plain/results.json $(X)/finetune-semeval-tkre/results.json $(X)/finetune-wiki80-plain/results.json
 experiment: data $(EXPERIMENT_RUNS)
 	$(PY) -m jobs.report --out docs/results/pretrain_experiment \
 	    --title "FewRel val, 1000 frozen episodes per setting, cosine prototypes with descriptions" \
@@ -94,8 +96,7 @@ experiment: data $(EXPERIMENT_RUNS)
 	    --episodic "(c) + MSLM + SCL, label anchors=$(call seeds,scl-description)" \
 	    --episodic "(c') + MSLM + SCL, learned anchors=$(call seeds,scl-learned)" \
 	    --episodic "(d) meta-training=$(call seeds,meta)" --episodic "(e) (c), then (d)=$(call seeds,tkre-meta)" \
-	    --finetune "Wiki80, plain=docs/results/finetune_wiki80_k8.json" \
-	    --finetune "Wiki80, after TKRE=$(X)/finetune-wiki80-tkre" \
+	    --finetune "Wiki80, plain=$(X)/finetune-wiki80-plain" --finetune "Wiki80, after TKRE=$(X)/finetune-wiki80-tkre" \
 	    --finetune "SemEval, plain=$(X)/finetune-semeval-plain" \
 	    --finetune "SemEval, after TKRE=$(X)/finetune-semeval-tkre" \
 	    --paired "(e) (c), then (d) vs (d) meta-training" --paired "(c) + MSLM + SCL, label anchors vs (a) MiniLM as is" \
