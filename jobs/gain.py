@@ -45,8 +45,8 @@ def entry(data: dict, path: str, *keys: str):
 def demo_min_gain(bench: dict, path: str) -> float:
     """The smallest gain (points) of the demo's pre-trained encoder over MiniLM as is across its episodic settings."""
     metrics = entry(bench, path, "metrics")
-    gains = [metrics[key] - metrics[key.replace("eval/", "baseline/", 1)] for key in metrics
-             if key.startswith("eval/val/acc_") and key.replace("eval/", "baseline/", 1) in metrics]
+    baselines = {key: "baseline/" + key.removeprefix("eval/") for key in metrics if key.startswith("eval/val/acc_")}
+    gains = [metrics[key] - metrics[base] for key, base in baselines.items() if base in metrics]
     if not gains:
         raise ConfigError(f"{path}: no episodic accuracies of both 'eval' and 'baseline' under 'metrics'")
     return 100 * min(gains)
