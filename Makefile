@@ -46,9 +46,11 @@ bench: data
 # `make pretrain-validation`: (a) MiniLM as is, (b) + MSLM, (c) + MSLM + label-anchored SCL,
 # (c') + MSLM + the paper's learned-anchor SCL, (d) meta-training, (e) (c) then (d), 3 seeds per
 # trained row; then Wiki80 and SemEval K=8 fine-tuning (5 seeds), plain and after (c) of seed 0.
-# Every run is a file target, so an interrupted `make experiment` goes on where it stopped.
-# About 6 hours on 2 CPU cores.
+# Models are trained under runs/experiment/; each finished evaluation's results.json is kept in
+# docs/results/pretrain_experiment_runs/ (committed), so an interrupted `make experiment` goes on
+# where it stopped, on this machine or a fresh clone. About 8 hours on 2 CPU cores.
 X := runs/experiment
+XR := docs/results/pretrain_experiment_runs
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
 FINETUNE := $(PY) -m jobs.eval --config jobs/configs/eval/finetune_wiki80_k8.yaml
 SEMEVAL := $(PY) -m jobs.eval --config jobs/configs/eval/finetune_semeval_k8.yaml
@@ -56,6 +58,8 @@ DONE := export/model.safetensors
 COMMA := ,
 SPACE := $(subst ,, )
 SEEDS ?= 0 1 2
+# keep a finished eval run's results.json (the run dir $(1)) as the target
+keep = mkdir -p $(@D) && cp $(1)/results.json $@
 $(X)/mslm-%/$(DONE):
 	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml --set loop.seed=$* --set run_dir=$(X)/mslm-$*
 $(X)/scl-description-%/$(DONE): $(X)/mslm-%/$(DONE)
@@ -69,36 +73,36 @@ $(X)/meta-%/$(DONE):
 $(X)/tkre-meta-%/$(DONE): $(X)/scl-description-%/$(DONE)
 	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml --set loop.seed=$* \
 	    --set init_from=$(X)/scl-description-$*/export --set run_dir=$(X)/tkre-meta-$*
-$(X)/eval-minilm/results.json:
-	$(EVAL) --set run_dir=$(X)/eval-minilm
-$(X)/eval-%/results.json: $(X)/%/$(DONE)
-	$(EVAL) --set model=$(X)/$*/export --set run_dir=$(X)/eval-$*
-$(X)/finetune-wiki80-tkre/results.json: $(X)/scl-description-0/$(DONE)
-	$(FINETUNE) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-wiki80-tkre
-$(X)/finetune-wiki80-plain/results.json:
-	$(FINETUNE) --set run_dir=$(X)/finetune-wiki80-plain
-$(X)/finetune-semeval-plain/results.json:
-	$(SEMEVAL) --set run_dir=$(X)/finetune-semeval-plain
-$(X)/finetune-semeval-tkre/results.json: $(X)/scl-description-0/$(DONE)
-	$(SEMEVAL) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-semeval-tkre
-# Exports are kept: every pattern target is precious.
-.PRECIOUS: $(foreach r,mslm scl-description scl-learned meta tkre-meta,$(X)/$(r)-%/$(DONE))
-seeds = $(subst $(SPACE),$(COMMA),$(strip $(foreach s,$(SEEDS),$(X)/eval-$(1)-$(s))))
-EXPERIMENT_RUNS := $(X)/eval-minilm/results.json \
-	$(X)/eval-scl-description-0/results.json $(X)/finetune-wiki80-tkre/results.json \
-	$(X)/eval-meta-0/results.json $(X)/eval-tkre-meta-0/results.json \
-	$(foreach s,$(SEEDS),$(foreach r,mslm scl-description meta tkre-meta scl-learned,$(X)/eval-$(r)-$(s)/results.json)) \
-	$(X)/finetune-semeval-plain/results.json $(X)/finetune-semeval-tkre/results.json $(X)/finetune-wiki80-plain/results.json
+$(XR)/eval-minilm/results.json:
+	$(EVAL) --set run_dir=$(X)/eval-minilm && $(call keep,$(X)/eval-minilm)
+$(XR)/eval-%/results.json: $(X)/%/$(DONE)
+	$(EVAL) --set model=$(X)/$*/export --set run_dir=$(X)/eval-$* && $(call keep,$(X)/eval-$*)
+$(XR)/finetune-wiki80-plain/results.json:
+	$(FINETUNE) --set run_dir=$(X)/finetune-wiki80-plain && $(call keep,$(X)/finetune-wiki80-plain)
+$(XR)/finetune-wiki80-tkre/results.json: $(X)/scl-description-0/$(DONE)
+	$(FINETUNE) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-wiki80-tkre \
+	    && $(call keep,$(X)/finetune-wiki80-tkre)
+$(XR)/finetune-semeval-plain/results.json:
+	$(SEMEVAL) --set run_dir=$(X)/finetune-semeval-plain && $(call keep,$(X)/finetune-semeval-plain)
+$(XR)/finetune-semeval-tkre/results.json: $(X)/scl-description-0/$(DONE)
+	$(SEMEVAL) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-semeval-tkre \
+	    && $(call keep,$(X)/finetune-semeval-tkre)
+# A model is not retrained once its evaluation is kept; models are never deleted.
+.SECONDARY:
+seeds = $(subst $(SPACE),$(COMMA),$(strip $(foreach s,$(SEEDS),$(XR)/eval-$(1)-$(s))))
+EXPERIMENT_RUNS := $(XR)/eval-minilm/results.json \
+	$(foreach s,$(SEEDS),$(foreach r,mslm scl-description meta tkre-meta scl-learned,$(XR)/eval-$(r)-$(s)/results.json)) \
+	$(foreach r,wiki80 semeval,$(XR)/finetune-$(r)-tkre/results.json $(XR)/finetune-$(r)-plain/results.json)
 experiment: data $(EXPERIMENT_RUNS)
 	$(PY) -m jobs.report --out docs/results/pretrain_experiment \
 	    --title "FewRel val, 1000 frozen episodes per setting, cosine prototypes with descriptions" \
-	    --episodic "(a) MiniLM as is=$(X)/eval-minilm" --episodic "(b) + MSLM=$(call seeds,mslm)" \
+	    --episodic "(a) MiniLM as is=$(XR)/eval-minilm" --episodic "(b) + MSLM=$(call seeds,mslm)" \
 	    --episodic "(c) + MSLM + SCL, label anchors=$(call seeds,scl-description)" \
 	    --episodic "(c') + MSLM + SCL, learned anchors=$(call seeds,scl-learned)" \
 	    --episodic "(d) meta-training=$(call seeds,meta)" --episodic "(e) (c), then (d)=$(call seeds,tkre-meta)" \
-	    --finetune "Wiki80, plain=$(X)/finetune-wiki80-plain" --finetune "Wiki80, after TKRE=$(X)/finetune-wiki80-tkre" \
-	    --finetune "SemEval, plain=$(X)/finetune-semeval-plain" \
-	    --finetune "SemEval, after TKRE=$(X)/finetune-semeval-tkre" \
+	    --finetune "Wiki80, plain=$(XR)/finetune-wiki80-plain" --finetune "Wiki80, after TKRE=$(XR)/finetune-wiki80-tkre" \
+	    --finetune "SemEval, plain=$(XR)/finetune-semeval-plain" \
+	    --finetune "SemEval, after TKRE=$(XR)/finetune-semeval-tkre" \
 	    --paired "(e) (c), then (d) vs (d) meta-training" --paired "(c) + MSLM + SCL, label anchors vs (a) MiniLM as is" \
 	    --paired "(c) + MSLM + SCL, label anchors vs (c') + MSLM + SCL, learned anchors" \
 	    --paired "Wiki80, after TKRE vs Wiki80, plain" --paired "SemEval, after TKRE vs SemEval, plain"
