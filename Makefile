@@ -158,11 +158,13 @@ protocol-meta: data
 # Choosing the pre-training settings on validation: both stages without the 16 validation relations
 # (scored on them every 40 steps), each export then scored like the protocol (6 settings, 1000
 # episodes); then one row per single change from the chosen design (each stage-2 run from its own
-# stage 1 where the change is in stage 1), and meta-training from the TKRE export. Finished runs
-# are skipped when it is run again. About 4 hours on 2 cores.
+# stage 1 where the change is in stage 1), and meta-training from the TKRE export. Models are
+# trained under runs/pretrain_validation/; each evaluation's results.json is kept (committed) in
+# docs/results/pretrain_validation_runs/, so a run goes on where it stopped. About 4 hours on 2 cores.
 MSLM_VAL := $(PY) -m jobs.mslm --config jobs/configs/mslm/validation.yaml
 SCL_VAL := $(PY) -m jobs.scl --config jobs/configs/scl/validation.yaml
 PV := runs/pretrain_validation
+PVR := docs/results/pretrain_validation_runs
 # one change each: stage-1 overrides (their stage 2 starts from that stage 1) and stage-2 overrides
 MSLM_no-warmup := --set mslm.head_warmup_steps=0
 MSLM_no-markers := --set markers=false
@@ -182,25 +184,31 @@ PVL_no-warmup := TKRE, no MSLM head warm-up
 PVL_no-markers := TKRE, no entity markers
 PVL_untied := TKRE, untied MSLM decoder
 PVL_no-hygiene := TKRE, no corpus hygiene
+# the stage 1 that row $(1)'s stage 2 starts from: the design's, or its own where the change is in stage 1
 stage1 = $(PV)/mslm$(if $(MSLM_$(1)),-$(1))
-pretrain-validation: data
-	[ -f $(PV)/mslm/$(DONE) ] || $(MSLM_VAL) --set run_dir=$(PV)/mslm
-	set -e; $(foreach r,$(PV_ROWS),$(if $(MSLM_$(r)),[ -f $(call stage1,$(r))/$(DONE) ] || \
-	    $(MSLM_VAL) $(MSLM_$(r)) --set run_dir=$(call stage1,$(r));) \
-	    [ -f $(PV)/scl-$(r)/$(DONE) ] || $(SCL_VAL) --set init_from=$(call stage1,$(r))/export $(SCL_$(r)) \
-	    --set run_dir=$(PV)/scl-$(r);)
-	[ -f $(PV)/meta/$(DONE) ] || $(META_VAL) --set description_drop=0 --set run_dir=$(PV)/meta
-	[ -f $(PV)/meta-tkre/$(DONE) ] || $(META_VAL) --set description_drop=0 --set init_from=$(PV)/scl-description/export \
-	    --set run_dir=$(PV)/meta-tkre
-	set -e; for r in mslm $(foreach r,$(PV_ROWS),scl-$(r)) meta meta-tkre; do [ -f $(PV)/eval-$$r/results.json ] || \
-	    $(VAL) --set model=$(PV)/$$r/export --set run_dir=$(PV)/eval-$$r; done
-	[ -f $(PV)/eval-minilm/results.json ] || $(VAL) --set run_dir=$(PV)/eval-minilm
+$(PV)/mslm/$(DONE):
+	$(MSLM_VAL) --set run_dir=$(PV)/mslm
+$(PV)/mslm-%/$(DONE):
+	$(MSLM_VAL) $(MSLM_$*) --set run_dir=$(PV)/mslm-$*
+.SECONDEXPANSION:
+$(PV)/scl-%/$(DONE): $$(call stage1,$$*)/$(DONE)
+	$(SCL_VAL) --set init_from=$(call stage1,$*)/export $(SCL_$*) --set run_dir=$(PV)/scl-$*
+$(PV)/meta/$(DONE):
+	$(META_VAL) --set description_drop=0 --set run_dir=$(PV)/meta
+$(PV)/meta-tkre/$(DONE): $(PV)/scl-description/$(DONE)
+	$(META_VAL) --set description_drop=0 --set init_from=$(PV)/scl-description/export --set run_dir=$(PV)/meta-tkre
+$(PVR)/eval-minilm/results.json:
+	$(VAL) --set run_dir=$(PV)/eval-minilm && $(call keep,$(PV)/eval-minilm)
+$(PVR)/eval-%/results.json: $(PV)/%/$(DONE)
+	$(VAL) --set model=$(PV)/$*/export --set run_dir=$(PV)/eval-$* && $(call keep,$(PV)/eval-$*)
+PV_RUNS := minilm mslm $(foreach r,$(PV_ROWS),scl-$(r)) meta meta-tkre
+pretrain-validation: data $(foreach r,$(PV_RUNS),$(PVR)/eval-$(r)/results.json)
 	$(PY) -m jobs.report --out docs/results/pretrain_validation \
 	    --title "Validation: 16 held-out Wiki80 relations (Wiki80 dev), 1000 episodes per setting" \
-	    --episodic "MiniLM as is=$(PV)/eval-minilm" --episodic "+ MSLM (160 steps)=$(PV)/eval-mslm" \
-	    $(foreach r,$(PV_ROWS),--episodic "$(PVL_$(r))=$(PV)/eval-scl-$(r)") \
-	    --episodic "meta-training alone (200 steps)=$(PV)/eval-meta" \
-	    --episodic "TKRE, then meta-training=$(PV)/eval-meta-tkre" \
+	    --episodic "MiniLM as is=$(PVR)/eval-minilm" --episodic "+ MSLM (160 steps)=$(PVR)/eval-mslm" \
+	    $(foreach r,$(PV_ROWS),--episodic "$(PVL_$(r))=$(PVR)/eval-scl-$(r)") \
+	    --episodic "meta-training alone (200 steps)=$(PVR)/eval-meta" \
+	    --episodic "TKRE, then meta-training=$(PVR)/eval-meta-tkre" \
 	    $(foreach r,$(filter-out description,$(PV_ROWS)),--paired "$(PVL_description) vs $(PVL_$(r))") \
 	    --paired "TKRE, then meta-training vs meta-training alone (200 steps)"
 
