@@ -15,6 +15,7 @@ Usage::
     export_of("s3://bucket/runs/mslm")                   # "s3://bucket/runs/mslm/export"
     with local_copy("s3://bucket/runs/mslm/export") as folder: ...   # a local folder either way
     with staged("s3://bucket/runs/eval") as folder: ...  # written locally, uploaded at the end
+    write_file("s3://bucket/out/predictions.jsonl", data); read_file("queries.jsonl")   # one file
 """
 
 from __future__ import annotations
@@ -173,6 +174,26 @@ class S3Storage(LocalStorage):
 def open_storage(uri: str | Path) -> LocalStorage:
     """``S3Storage`` for ``s3://`` URIs, ``LocalStorage`` for everything else."""
     return S3Storage(str(uri)) if str(uri).startswith("s3://") else LocalStorage(uri)
+
+
+def _parent_and_name(uri: str) -> tuple[str, str]:
+    parent, _, name = str(uri).rpartition("/")
+    return (parent or "."), name
+
+
+def read_file(uri: str) -> bytes:
+    """The bytes of one local or ``s3://`` file; ``FileNotFoundError`` when there is none."""
+    parent, name = _parent_and_name(uri)
+    store = open_storage(parent)
+    if is_remote(uri) and not store.exists(name):
+        raise FileNotFoundError(uri)
+    return store.read_bytes(name)
+
+
+def write_file(uri: str, data: bytes) -> None:
+    """Writes one local or ``s3://`` file whole (a reader never sees half of it)."""
+    parent, name = _parent_and_name(uri)
+    open_storage(parent).write_bytes(name, data)
 
 
 def delete_folder(uri: str) -> None:

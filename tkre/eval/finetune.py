@@ -6,13 +6,17 @@ Usage::
 
     task = load_kshot("wiki80", k=8, seed=13)
     result = finetune(task, FinetuneConfig(model="minilm"), seed=13)   # {"test_f1", "dev_f1", ...}
+    finetune_seeds("wiki80", 8, [13, 21], FinetuneConfig(), save="runs/clf")   # keeps the best-dev classifier
+    clf = RelationClassifier.from_pretrained("runs/clf"); clf.scores(instances)   # [N, labels] probabilities
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -21,9 +25,14 @@ from transformers import get_linear_schedule_with_warmup
 
 from tkre.config import at_least, fraction, positive
 from tkre.data.datasets import KShotTask, limit_per_relation, load_kshot
+from tkre.data.instance import RelationInstance
+from tkre.errors import ModelError
 from tkre.eval.metrics import mean_std, micro_f1
 from tkre.models.encoder import Features, RelationEncoder, default_device
 from tkre.models.heads import ClassificationHead
+from tkre.storage import staged
+
+HEAD_FILE, CLASSIFIER_FILE = "head.safetensors", "classifier.json"
 
 
 @dataclass
@@ -45,16 +54,58 @@ class FinetuneConfig:
 
 
 class RelationClassifier(nn.Module):
-    """Marker-pooled encoder plus classification head."""
+    """Marker-pooled encoder plus classification head; ``labels[i]`` is the relation of output ``i``."""
 
-    def __init__(self, cfg: FinetuneConfig, num_labels: int):
+    def __init__(self, cfg: FinetuneConfig, labels: list[str]):
         super().__init__()
+        self.cfg, self.labels = cfg, list(labels)
         self.encoder = RelationEncoder(cfg.model, "marker", cfg.typed_markers, cfg.max_length)
-        self.head = ClassificationHead(self.encoder.output_size, self.encoder.hidden_size, num_labels, cfg.dropout)
+        self.head = ClassificationHead(self.encoder.output_size, self.encoder.hidden_size, len(labels), cfg.dropout)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         device = self.head[0].weight.device
         return self.head(self.encoder({k: v.to(device) for k, v in batch.items()}))
+
+    def save_pretrained(self, folder: str | Path, measured: dict | None = None) -> None:
+        """The encoder and tokenizer (a Hugging Face folder), ``head.safetensors`` and ``classifier.json``
+        (labels, marker style, max length, and ``measured``: what it scored)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.encoder.encoder.save_pretrained(folder)
+        self.encoder.tokenizer.save_pretrained(folder)
+        save_file({k: v.contiguous().cpu() for k, v in self.head.state_dict().items()}, folder / HEAD_FILE)
+        info = {"labels": self.labels, "typed_markers": self.cfg.typed_markers, "max_length": self.cfg.max_length,
+                "dropout": self.cfg.dropout, "base_model": self.cfg.model, "measured": measured or {}}
+        (folder / CLASSIFIER_FILE).write_text(json.dumps(info, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | None = None) -> "RelationClassifier":
+        """A classifier kept by ``save_pretrained`` (``tkre finetune --save``), in inference mode."""
+        from safetensors.torch import load_file
+
+        path = Path(folder) / CLASSIFIER_FILE
+        if not path.is_file():
+            raise ModelError(f"{folder}: no {CLASSIFIER_FILE}; is it a folder kept by `tkre finetune --save`?")
+        info = json.loads(path.read_text())
+        cfg = FinetuneConfig(model=str(folder), typed_markers=info["typed_markers"], max_length=info["max_length"],
+                             dropout=info["dropout"])
+        model = cls(cfg, info["labels"])
+        model.head.load_state_dict(load_file(Path(folder) / HEAD_FILE))
+        return model.to(device or default_device()).eval()
+
+    @torch.inference_mode()
+    def scores(self, instances: list[RelationInstance], batch_size: int = 64) -> torch.Tensor:
+        """[N, labels]: each instance's probability of each relation."""
+        features = self.encoder.featurize(instances)
+        order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+        out = torch.empty((len(features), len(self.labels)))
+        self.eval()
+        for start in range(0, len(order), batch_size):
+            ids = order[start : start + batch_size]
+            out[ids] = self(self.encoder.collate([features[i] for i in ids])).softmax(-1).float().cpu()
+        return out
 
 
 @torch.inference_mode()
@@ -71,12 +122,13 @@ def predict(model: RelationClassifier, features: list[Features], batch_size: int
     return pred
 
 
-def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = True) -> dict:
-    """Trains on ``task.train``, picks the epoch by dev micro-F1, returns its test micro-F1."""
+def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = True, keep: bool = False) -> dict:
+    """Trains on ``task.train``, picks the epoch by dev micro-F1, returns its test micro-F1 (and, with
+    ``keep``, the classifier of that epoch as ``classifier``)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     device = default_device()
-    model = RelationClassifier(cfg, len(task.label2id)).to(device)
+    model = RelationClassifier(cfg, sorted(task.label2id, key=task.label2id.get)).to(device)
     no_rel = task.label2id.get(task.no_relation) if task.no_relation else None
     data = {}
     for name, part in (("train", task.train), ("dev", task.dev), ("test", task.test)):
@@ -109,7 +161,9 @@ def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = T
 
     model.load_state_dict(best["state"])
     test = micro_f1(predict(model, data["test"][0], cfg.eval_batch_size), data["test"][1], no_rel)
+    kept = {"classifier": model} if keep else {}
     return {
+        **kept,
         "seed": seed,
         "test_f1": test["f1"],
         "test_precision": test["precision"],
@@ -125,17 +179,27 @@ def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = T
 
 
 def finetune_seeds(
-    dataset: str, k_shot: int, seeds: list[int], cfg: FinetuneConfig, data_dir=None, limit: int | None = None, progress: bool = True
+    dataset: str, k_shot: int, seeds: list[int], cfg: FinetuneConfig, data_dir=None, limit: int | None = None,
+    progress: bool = True, save: str | None = None,
 ) -> dict:
     """One fine-tuning run per seed (its own K-shot split), with mean and std of test micro-F1.
 
-    ``limit`` keeps the first N dev and test instances of each relation (quick runs only).
+    ``limit`` keeps the first N dev and test instances of each relation (quick runs only). ``save`` (a
+    folder or ``s3://`` prefix) keeps the classifier of the seed with the best dev micro-F1.
     """
-    runs = []
+    runs, best = [], None
     for seed in seeds:
         task = load_kshot(dataset, k_shot, seed, data_dir)
         task.dev, task.test = limit_per_relation(task.dev, limit), limit_per_relation(task.test, limit)
-        runs.append(finetune(task, cfg, seed, progress))
+        run = finetune(task, cfg, seed, progress, keep=save is not None)
+        classifier = run.pop("classifier", None)
+        if classifier is not None and (best is None or run["dev_f1"] > best[1]["dev_f1"]):
+            best = (classifier, run)
+        runs.append(run)
+    if best is not None:
+        measured = {"dataset": dataset, "k_shot": k_shot, **{k: best[1][k] for k in ("seed", "dev_f1", "test_f1")}}
+        with staged(save) as folder:
+            best[0].save_pretrained(folder, measured)
     mean, std = mean_std([r["test_f1"] for r in runs])
     return {
         "dataset": dataset,

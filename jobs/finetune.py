@@ -1,0 +1,73 @@
+"""finetune job: K-shot fine-tuning of one encoder (the paper's protocol), keeping the best-dev classifier.
+
+Fine-tunes on each seed's K-shot split of Wiki80 or SemEval, scores test micro-F1 at the best dev
+epoch, writes ``config.yaml``, ``results.json`` and ``results.md`` to ``run_dir`` and, with
+``--save DIR`` (a folder or ``s3://`` prefix), keeps the classifier of the seed with the best dev
+F1 (encoder, head, label map, marker style) for ``RelationClassifier.from_pretrained`` and
+``tkre predict``. Ends with one JSON line.
+
+Usage: ``python -m jobs.finetune --config jobs/configs/finetune/wiki80_k8.yaml --save runs/clf-wiki80`` (= ``tkre finetune ...``)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from tkre.config import config_yaml, job_parser, load_config
+from tkre.data.datasets import check_kshot
+from tkre.errors import user_errors
+from tkre.eval.config import FinetuneRun
+from tkre.eval.finetune import finetune_seeds
+from tkre.models.encoder import resolve_model
+from tkre.report.tables import finetune_table
+from tkre.storage import CONFIG, is_remote, local_copy, open_storage, staged
+
+
+@dataclass
+class Config(FinetuneRun):
+    run_dir: str = "runs/finetune"
+    model: str = "minilm"  # minilm (packaged), a folder, an s3:// export or a hub name
+    data_dir: str | None = None
+    save: str | None = None  # keep the best-dev classifier here (a folder or s3:// prefix)
+
+
+def load(path: str, overrides: list[str] = ()) -> Config:
+    return load_config(Config, path, overrides)
+
+
+def run(cfg: Config) -> dict:
+    """Checks the model, storage and splits before writing; fine-tunes; returns the results."""
+    if not is_remote(cfg.model):
+        resolve_model(cfg.model)
+    for uri in filter(None, (cfg.run_dir, cfg.save)):
+        open_storage(uri).check()
+    for seed in cfg.seeds:
+        check_kshot(cfg.dataset, cfg.k_shot, seed, cfg.data_dir)
+    with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
+        (out / CONFIG).write_text(config_yaml(cfg))
+        result = finetune_seeds(cfg.dataset, cfg.k_shot, cfg.seeds, dataclasses.replace(cfg.train, model=model),
+                                cfg.data_dir, cfg.limit_per_relation, save=cfg.save)
+        result = {**result, "model": cfg.model, "saved": cfg.save, "config": {**result["config"], "model": cfg.model}}
+        report = f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table([result])}"
+        (out / "results.md").write_text(report + "\n")
+        (out / "results.json").write_text(json.dumps(result, indent=2))
+    print(report)
+    return result
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m jobs.finetune") -> dict:
+    with user_errors(prog):
+        parser = job_parser(__doc__.split("\n")[0], prog)
+        parser.add_argument("--save", metavar="DIR", help="keep the best-dev classifier in DIR (= --set save=DIR)")
+        args = parser.parse_args(argv)
+        cfg = load(args.config, args.set + ([f"save={args.save}"] if args.save else []))
+        result = run(cfg)
+    summary = {"run_dir": cfg.run_dir, "saved": cfg.save, f"test/f1_{cfg.dataset}_k{cfg.k_shot}": result["test_f1_mean"]}
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
