@@ -21,6 +21,7 @@ COMMANDS = {
     "meta-train": ("meta_train", "prototypical meta-training on the Wiki80 relations unseen in FewRel val"),
     "eval": ("eval", "episodic evaluation on unseen relations and K-shot fine-tuning"),
     "finetune": ("finetune", "K-shot fine-tuning that keeps the best-dev classifier (--save DIR)"),
+    "predict": ("predict", "relations in new text: few-shot from an export, or a kept classifier; Ray Data batch"),
     "sweep": ("sweep", "Ray Tune search over the SCL stage, scored by episodic validation"),
     "pipeline": ("pipeline", "synth -> mslm -> scl -> eval -> report, resumable, in one run dir"),
     "report": ("report", "collect eval runs into one table, JSON and plot"),

@@ -15,7 +15,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from tkre.data.schemas import relation_schemas
 from tkre.errors import user_errors
 from tkre.eval.prototype import METRICS
 from tkre.eval.validation import ValidationConfig, Validator, validation_relations
+from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
 from tkre.storage import CONFIG, EXPORT, METRICS as METRICS_FILE, open_storage
 from tkre.train.engines import EngineSettings, make_engine
@@ -117,6 +118,9 @@ def run(cfg: Config) -> dict:
     export = run_dir / EXPORT
     shutil.rmtree(export, ignore_errors=True)
     shutil.copytree(Path(ctx.latest_checkpoint()) / "hf", export)
+    write_card(str(export), "meta-train", asdict(cfg), metrics,
+               f"{len(instances)} Wiki80 instances of {relations} relations",
+               InferenceSettings(cfg.pooling, cfg.metric, description_weight=cfg.description_weight), cfg.init_from)
     summary = {"run_dir": str(run_dir), "export": str(export), "instances": len(instances), "relations": relations,
                **metrics, "history": ctx.history, "wall_s": round(time.time() - start, 1)}
     (run_dir / METRICS_FILE).write_text(json.dumps(summary, indent=2))

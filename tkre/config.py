@@ -138,10 +138,10 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
     return obj
 
 
-def config_data(path: str | Path, overrides: list[str] = ()) -> dict:
-    """The YAML mapping at ``path`` with ``overrides`` applied, before it becomes a dataclass."""
+def config_data(path: str | Path | None, overrides: list[str] = ()) -> dict:
+    """The YAML mapping at ``path`` (none: an empty one) with ``overrides`` applied, before it becomes a dataclass."""
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = (yaml.safe_load(Path(path).read_text()) or {}) if path is not None else {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except yaml.YAMLError as error:

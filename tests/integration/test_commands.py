@@ -25,7 +25,7 @@ def last_json(stdout):
 
 FRONT_DOORS = {"tkre": ("-m", "jobs.cli"), "python -m jobs": ()}
 JOBS = {"data": "data", "synth": "synth", "mslm": "mslm", "scl": "scl", "meta-train": "meta_train", "eval": "eval",
-        "finetune": "finetune", "sweep": "sweep", "pipeline": "pipeline", "report": "report", "gain": "gain"}
+        "finetune": "finetune", "predict": "predict", "sweep": "sweep", "pipeline": "pipeline", "report": "report", "gain": "gain"}
 
 
 def command(door: str, job: str, *args: str) -> list[str]:

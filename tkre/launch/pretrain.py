@@ -3,7 +3,8 @@
 The driver resolves the paths (workers start elsewhere), reads and checks the corpus once, writes
 ``config.yaml``, runs ``train_stage`` on ``workers.num_workers`` Ray Train workers (a local Ray, or
 the cluster at ``RAY_ADDRESS``), copies the last checkpoint's Hugging Face folder to
-``<run_dir>/export`` and writes ``metrics.json``; ``run_dir`` is a folder or an ``s3://`` prefix.
+``<run_dir>/export`` with its model card (``tkre.models.card``) and writes ``metrics.json``; ``run_dir``
+is a folder or an ``s3://`` prefix.
 
 Usage::
 
@@ -23,6 +24,7 @@ from tkre.config import config_yaml, from_dict, job_arguments, load_config
 from tkre.data.pretrain import PretrainText
 from tkre.errors import user_errors
 from tkre.launch.session import stop_ray
+from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import resolve_model
 from tkre.storage import CONFIG, METRICS, absolute, export_of, is_remote, open_storage, upload_folder
 from tkre.train.stage import PretrainConfig, check_stage, corpus_texts, resolve_paths, train_stage
@@ -61,9 +63,11 @@ def pretrain(cfg: PretrainConfig, stage: str) -> dict:
     with result.checkpoint.as_directory() as folder:
         upload_folder(os.path.join(folder, "hf"), export)
     checkpoint = ("s3://" if is_remote(run_dir) else "") + result.checkpoint.path
-    summary = {"stage": stage, "run_dir": run_dir, "export": export, "checkpoint": checkpoint,
-               **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+    measured = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    summary = {"stage": stage, "run_dir": run_dir, "export": export, "checkpoint": checkpoint, **measured,
                "wall_s": round(time.time() - start, 1)}
+    write_card(export, stage, asdict(cfg), measured, f"{len(texts)} texts of {cfg.corpus}", InferenceSettings(),
+               cfg.init_from)
     store.write_text(METRICS, json.dumps(summary, indent=2))
     return summary
 

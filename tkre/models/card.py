@@ -11,20 +11,43 @@ the card repeats only what ``tkre.json`` holds.
 Usage::
 
     write_card("runs/scl/export", stage="scl", config=asdict(cfg), metrics=summary, data="wiki80 corpus ...",
-               inference={"pooling": "mean", "metric": "cosine"})
+               inference=InferenceSettings(), init_from=cfg.init_from)
     read_settings("runs/scl/export")     # {"pooling": "mean", "metric": "cosine", ...}, {} without tkre.json
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, fields
 
 import yaml
 
+from tkre.errors import ConfigError
+from tkre.eval.prototype import METRICS
+from tkre.models.encoder import POOLINGS
 from tkre.storage import open_storage
 
 CARD_FILE, CARD = "tkre.json", "README.md"
-INFERENCE_KEYS = ("pooling", "metric", "typed_markers", "max_length", "description_weight")
+HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # the packaged models' hub names
+
+
+@dataclass
+class InferenceSettings:
+    """How an encoder turns sentences into prototypes; the defaults were chosen on validation."""
+
+    pooling: str = "mean"
+    metric: str = "cosine"
+    typed_markers: bool = False
+    max_length: int = 256
+    description_weight: float = 1.0
+
+    def __post_init__(self):
+        if self.pooling not in POOLINGS or self.metric not in METRICS:
+            raise ConfigError(f"pooling {self.pooling!r} / metric {self.metric!r}: expected one of "
+                              f"{', '.join(POOLINGS)} / {', '.join(METRICS)}")
+
+
+INFERENCE_KEYS = tuple(f.name for f in fields(InferenceSettings))
 
 
 def read_card(model: str) -> dict:
@@ -78,19 +101,20 @@ def sentence_transformers_files(max_length: int, hidden_size: int) -> dict[str, 
             "1_Pooling/config.json": json.dumps(pooling, indent=2)}
 
 
-def write_card(export: str, stage: str, config: dict, metrics: dict, data: str, inference: dict,
+def write_card(export: str, stage: str, config: dict, metrics: dict, data: str, inference: InferenceSettings,
                init_from: str | None = None, base_model: str | None = None) -> dict:
     """Writes ``tkre.json``, ``README.md`` and the sentence-transformers files into ``export``; returns the info."""
     parent = read_card(init_from) if init_from else {}
     store = open_storage(export)
     hidden_size = json.loads(store.read_text("config.json"))["hidden_size"]
-    info = {"base_model": parent.get("base_model") or base_model or init_from or "minilm",
+    base = parent.get("base_model") or base_model or init_from or "minilm"
+    info = {"base_model": HUB_NAMES.get(base, base),
             "stages": [*parent.get("stages", []),
                        {"stage": stage, "data": data, "config": _plain(config),
                         "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))}}],
-            "inference": {k: v for k, v in inference.items() if k in INFERENCE_KEYS}}
+            "inference": asdict(inference)}
     store.write_text(CARD_FILE, json.dumps(info, indent=2))
     store.write_text(CARD, card_text(info))
-    for name, text in sentence_transformers_files(info["inference"].get("max_length", 256), hidden_size).items():
+    for name, text in sentence_transformers_files(inference.max_length, hidden_size).items():
         store.write_text(name, text)
     return info

@@ -16,32 +16,16 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.records import record_instance
 from tkre.errors import ConfigError
-from tkre.eval.prototype import METRICS, prototype_scores, prototypes
-from tkre.models.card import read_settings
-from tkre.models.encoder import POOLINGS, RelationEncoder, default_device
-
-
-@dataclass
-class InferenceSettings:
-    """How an encoder turns sentences into prototypes; the defaults were chosen on validation."""
-
-    pooling: str = "mean"
-    metric: str = "cosine"
-    typed_markers: bool = False
-    max_length: int = 256
-    description_weight: float = 1.0
-
-    def __post_init__(self):
-        if self.pooling not in POOLINGS or self.metric not in METRICS:
-            raise ConfigError(f"pooling {self.pooling!r} / metric {self.metric!r}: expected one of "
-                              f"{', '.join(POOLINGS)} / {', '.join(METRICS)}")
+from tkre.eval.prototype import prototype_scores, prototypes
+from tkre.models.card import InferenceSettings, read_settings
+from tkre.models.encoder import RelationEncoder, default_device
 
 
 def as_instances(records, name: str, need_relation: bool = False) -> list[RelationInstance]:

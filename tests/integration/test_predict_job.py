@@ -1,0 +1,143 @@
+"""``tkre predict`` and ``tkre finetune --save`` as a user runs them: files, Ray Data with 2 actors, S3, bad records."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tkre.data.datasets import load_split
+from tkre.predict.fewshot import FewShotRelationClassifier
+
+REPO = Path(__file__).resolve().parents[2]
+RELATIONS = ["P931", "P4552", "P140", "P1923", "P150"]
+
+
+def as_record(inst, **extra) -> dict:
+    """A FewRel instance as a user writes it: text with character offsets."""
+    starts, at = [], 0
+    for token in inst.tokens:
+        starts.append(at)
+        at += len(token) + 1
+    pos = [[starts[a], starts[b - 1] + len(inst.tokens[b - 1])] for a, b in (inst.head, inst.tail)]
+    return {"text": " ".join(inst.tokens), "h": {"pos": pos[0]}, "t": {"pos": pos[1]}, **extra}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, data_dir):
+    """support.jsonl (2 per relation), queries.jsonl (4 per relation, with ids) and the API's predictions."""
+    root = tmp_path_factory.mktemp("predict")
+    by_relation = {r: [x for x in load_split("fewrel", "val", data_dir) if x.relation == r][:6] for r in RELATIONS}
+    support = [as_record(x, relation=r) for r, xs in by_relation.items() for x in xs[:2]]
+    queries = [as_record(x, id=f"q{i}") for i, x in enumerate(x for xs in by_relation.values() for x in xs[2:])]
+    (root / "support.jsonl").write_text("".join(json.dumps(r) + "\n" for r in support))
+    (root / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in queries))
+    clf = FewShotRelationClassifier.from_pretrained("minilm", device="cpu")
+    clf.fit(support, {r: s for r, s in fewrel_texts(data_dir).items() if r in RELATIONS})
+    expected = {q["id"]: p for q, p in zip(queries, clf.predict(queries, top_k=3))}
+    return root, expected
+
+
+def fewrel_texts(data_dir):
+    from tkre.data.schemas import relation_schemas
+
+    return {r: s.text for r, s in relation_schemas(RELATIONS, "fewrel", data_dir).items()}
+
+
+def predict(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "jobs.cli", "predict", *args], cwd=REPO, capture_output=True,
+                          text=True, env=env or os.environ, timeout=900)
+
+
+def rows_of(path: Path) -> dict:
+    """Predictions by query id, from one JSON-lines file or a folder of parts."""
+    files = sorted(path.glob("*.json*")) if path.is_dir() else [path]
+    rows = [json.loads(line) for f in files for line in f.read_text().splitlines() if line.strip()]
+    return {r["id"]: r for r in rows}
+
+
+def same_predictions(rows: dict, expected: dict):
+    assert sorted(rows) == sorted(expected)
+    for qid, p in expected.items():
+        assert rows[qid]["relation"] == p["relation"], qid
+        assert rows[qid]["score"] == pytest.approx(p["score"], abs=1e-5)
+        assert [t["relation"] for t in rows[qid]["top_k"]] == [t["relation"] for t in p["top_k"]]
+
+
+@pytest.mark.timeout(900)
+def test_the_cli_and_ray_data_with_two_actors_predict_as_the_api_does(files):
+    root, expected = files
+    common = ["--model", "minilm", "--support", str(root / "support.jsonl"), "--schema", "fewrel",
+              "--input", str(root / "queries.jsonl")]
+    one = predict(*common, "--output", str(root / "out.jsonl"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert json.loads(one.stdout.strip().splitlines()[-1])["predictions"] == 20
+    same_predictions(rows_of(root / "out.jsonl"), expected)
+    batch = predict(*common, "--output", str(root / "batch"), "--ray", "--set", "batch.actors=2",
+                    "--set", "batch.batch_size=4")
+    assert batch.returncode == 0, batch.stderr[-3000:]
+    same_predictions(rows_of(root / "batch"), expected)
+    assert sum(1 for line in batch.stderr.splitlines() if "MapBatches(BatchPredictor)" in line) > 0  # progress shown
+
+
+@pytest.mark.timeout(900)
+def test_s3_input_and_output_on_a_loopback_moto_server(files, moto_s3):
+    root, expected = files
+    env, client = moto_s3
+    client.create_bucket(Bucket="tkre")
+    for name in ("support.jsonl", "queries.jsonl"):
+        client.upload_file(str(root / name), "tkre", f"in/{name}")
+    common = ["--model", "minilm", "--support", "s3://tkre/in/support.jsonl", "--schema", "fewrel",
+              "--input", "s3://tkre/in/queries.jsonl"]
+    one = predict(*common, "--output", "s3://tkre/out/predictions.jsonl", env=env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    client.download_file("tkre", "out/predictions.jsonl", str(root / "from_s3.jsonl"))
+    same_predictions(rows_of(root / "from_s3.jsonl"), expected)
+    batch = predict(*common, "--output", "s3://tkre/batch/", "--ray", env=env)
+    assert batch.returncode == 0, batch.stderr[-3000:]
+    (root / "batch_s3").mkdir()
+    for obj in client.list_objects_v2(Bucket="tkre", Prefix="batch/")["Contents"]:
+        client.download_file("tkre", obj["Key"], str(root / "batch_s3" / Path(obj["Key"]).name))
+    same_predictions(rows_of(root / "batch_s3"), expected)
+    assert "testing-secret" not in one.stderr + batch.stderr
+
+
+@pytest.mark.timeout(900)
+def test_a_bad_record_is_one_line_with_nothing_written(files):
+    root, _ = files
+    bad = root / "bad.jsonl"
+    lines = (root / "queries.jsonl").read_text().splitlines()
+    record = json.loads(lines[3])
+    record["t"] = {"pos": [0, 10_000]}
+    bad.write_text("\n".join([*lines[:3], json.dumps(record), *lines[4:]]) + "\n")
+    common = ["--model", "minilm", "--support", str(root / "support.jsonl"), "--input", str(bad)]
+    for extra, where in (([], "record line 4"), (["--ray"], "record id q3")):
+        out = root / ("bad-out" if extra else "bad-out.jsonl")
+        result = predict(*common, "--output", str(out), *extra)
+        assert result.returncode == 2, result.stderr[-3000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("tkre predict: error: ") and f"{bad}: {where}: field 't.pos': span" in last, last
+        assert "Traceback" not in result.stderr and not out.exists()
+    no_relation = root / "support-bad.jsonl"
+    no_relation.write_text(json.dumps(as_record(load_split("fewrel", "val")[0])) + "\n")
+    result = predict("--model", "minilm", "--support", str(no_relation), "--input", str(bad), "--output",
+                     str(root / "x.jsonl"))
+    assert result.returncode == 2 and f"{no_relation}: record line 1: field 'relation': missing" in result.stderr
+
+
+@pytest.mark.timeout(900)
+def test_a_kept_classifier_predicts_through_the_cli(files, tmp_path):
+    root, _ = files
+    saved = tmp_path / "clf"
+    result = subprocess.run([sys.executable, "-m", "jobs.cli", "finetune", "--config", "jobs/configs/finetune/smoke.yaml",
+                             "--set", f"run_dir={tmp_path / 'run'}", "--save", str(saved)],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((saved / "classifier.json").read_text())["measured"]["seed"] == 13
+    out = predict("--model", str(saved), "--input", str(root / "queries.jsonl"), "--output", str(tmp_path / "p.jsonl"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = rows_of(tmp_path / "p.jsonl")
+    labels = json.loads((saved / "classifier.json").read_text())["labels"]
+    assert len(rows) == 20 and all(r["relation"] in labels and 0 < r["score"] <= 1 for r in rows.values())
