@@ -12,7 +12,7 @@ from tkre.data.datasets import load_split
 from tkre.predict.fewshot import FewShotRelationClassifier
 
 REPO = Path(__file__).resolve().parents[2]
-RELATIONS = ["P931", "P4552", "P140", "P1923", "P150"]
+RELATIONS = ["P177", "P26", "P40", "P641", "P921"]
 
 
 def as_record(inst, **extra) -> dict:

@@ -89,7 +89,7 @@ def predictions(model, records: list[tuple[object, dict]], source: str, top_k: i
                 threshold: float | None = None, batch_size: int = 64) -> list[dict]:
     """The prediction of each ``(where, record)``; a bad record raises ``DataError`` naming ``source``."""
     instances = [record_instance(r, source, where) for where, r in records]
-    scores = model.scores(instances, batch_size=batch_size) if instances else torch.empty((0, 0))
+    scores = model.scores(instances, batch_size=batch_size) if instances else torch.empty((0, len(relations_of(model))))
     return ranked(scores, relations_of(model), top_k, threshold)
 
 

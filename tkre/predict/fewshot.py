@@ -74,7 +74,10 @@ class FewShotRelationClassifier:
         """[Q, R]: each query's score against each fitted relation (higher is nearer)."""
         if not self.relations:
             raise ConfigError("predict: call fit first")
-        query = self.encoder.encode(as_instances(queries, "queries"), batch_size, progress)
+        queries = as_instances(queries, "queries")
+        if not queries:
+            return torch.empty((0, len(self.relations)))
+        query = self.encoder.encode(queries, batch_size, progress)
         return prototype_scores(self.prototypes[None], query[None], self.settings.metric)[0]
 
     def predict(self, queries, top_k: int = 1, threshold: float | None = None, batch_size: int = 64,
