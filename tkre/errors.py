@@ -31,6 +31,9 @@ class DataError(UserError, ValueError):
         self.path, self.record, self.field, self.problem = str(path), record, field, problem
         super().__init__(f"{path}: record {record}: field '{field}': {problem}")
 
+    def __reduce__(self):  # crosses process boundaries (Ray workers) whole
+        return type(self), (self.path, self.record, self.field, self.problem)
+
 
 class DataMissing(UserError, FileNotFoundError):
     """A dataset file, split or K-shot folder that is not where the data folder says."""

@@ -9,20 +9,11 @@ from pathlib import Path
 import pytest
 
 from tkre.data.datasets import load_split
+from tkre.data.records import instance_record
 from tkre.predict.fewshot import FewShotRelationClassifier
 
 REPO = Path(__file__).resolve().parents[2]
 RELATIONS = ["P177", "P26", "P40", "P641", "P921"]
-
-
-def as_record(inst, **extra) -> dict:
-    """A FewRel instance as a user writes it: text with character offsets."""
-    starts, at = [], 0
-    for token in inst.tokens:
-        starts.append(at)
-        at += len(token) + 1
-    pos = [[starts[a], starts[b - 1] + len(inst.tokens[b - 1])] for a, b in (inst.head, inst.tail)]
-    return {"text": " ".join(inst.tokens), "h": {"pos": pos[0]}, "t": {"pos": pos[1]}, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +21,9 @@ def files(tmp_path_factory, data_dir):
     """support.jsonl (2 per relation), queries.jsonl (4 per relation, with ids) and the API's predictions."""
     root = tmp_path_factory.mktemp("predict")
     by_relation = {r: [x for x in load_split("fewrel", "val", data_dir) if x.relation == r][:6] for r in RELATIONS}
-    support = [as_record(x, relation=r) for r, xs in by_relation.items() for x in xs[:2]]
-    queries = [as_record(x, id=f"q{i}") for i, x in enumerate(x for xs in by_relation.values() for x in xs[2:])]
+    support = [instance_record(x) for xs in by_relation.values() for x in xs[:2]]
+    queries = [instance_record(x, id=f"q{i}", relation=None) for i, x in
+               enumerate(x for xs in by_relation.values() for x in xs[2:])]
     (root / "support.jsonl").write_text("".join(json.dumps(r) + "\n" for r in support))
     (root / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in queries))
     clf = FewShotRelationClassifier.from_pretrained("minilm", device="cpu")
@@ -121,7 +113,7 @@ def test_a_bad_record_is_one_line_with_nothing_written(files):
         assert last.startswith("tkre predict: error: ") and f"{bad}: {where}: field 't.pos': span" in last, last
         assert "Traceback" not in result.stderr and not out.exists()
     no_relation = root / "support-bad.jsonl"
-    no_relation.write_text(json.dumps(as_record(load_split("fewrel", "val")[0])) + "\n")
+    no_relation.write_text(json.dumps(instance_record(load_split("fewrel", "val")[0], relation=None)) + "\n")
     result = predict("--model", "minilm", "--support", str(no_relation), "--input", str(bad), "--output",
                      str(root / "x.jsonl"))
     assert result.returncode == 2 and f"{no_relation}: record line 1: field 'relation': missing" in result.stderr

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tkre.data.records import read_records, record_instance, split_text
+from tkre.data.records import instance_record, read_records, record_instance, split_text
 from tkre.errors import DataError, DataMissing
 
 TEXT = "Steve Jobs founded Apple, in 1976."
@@ -76,3 +76,12 @@ def test_file_errors_name_the_line(tmp_path):
         read_records(str(tmp_path / "q.txt"))
     with pytest.raises(DataMissing, match="not found"):
         read_records(str(tmp_path / "none.jsonl"))
+
+
+def test_an_instance_written_as_a_record_reads_back_the_same():
+    from tkre.data.instance import RelationInstance
+
+    inst = RelationInstance(("The", "Danube", "flows", "through", "Vienna", "."), (1, 2), (4, 5), "crosses")
+    record = instance_record(inst, id=3)
+    assert record["text"][slice(*record["h"]["pos"])] == "Danube" and record["id"] == 3
+    assert record_instance(record, "r.jsonl", 0) == inst

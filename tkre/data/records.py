@@ -10,11 +10,14 @@ Text is split on whitespace and at the entity boundaries, so ``"Paris,"`` yields
 Files are JSON lines, a JSON list or Parquet, local or ``s3://``; a bad record raises ``DataError``
 naming the file, the record (``line N``, or the index N in a list or Parquet file) and the field.
 
+Arrow batches (Ray Data) become ``(where, record)`` pairs through ``arrow_records``.
+
 Usage::
 
     instances = read_records("queries.jsonl")                 # list[RelationInstance], relation "" if absent
     support = read_records("support.jsonl", need_relation=True)
     inst = record_instance({"text": ..., "h": {"pos": [0, 5]}, "t": {"pos": [12, 18]}}, "queries.jsonl", "line 1")
+    instance_record(inst, id=7)     # back to a record: {"text", "h", "t"[, "relation"], "id": 7}
 """
 
 from __future__ import annotations
@@ -86,6 +89,17 @@ def record_instance(record: Any, path, where, need_relation: bool = False) -> Re
     return RelationInstance(tokens, head, tail, relation, *types)
 
 
+def instance_record(inst: RelationInstance, **extra) -> dict:
+    """A tokenized instance as a user record: the tokens joined by spaces, the entities as character offsets."""
+    starts, at = [], 0
+    for token in inst.tokens:
+        starts.append(at)
+        at += len(token) + 1
+    pos = [[starts[a], starts[b - 1] + len(inst.tokens[b - 1])] for a, b in (inst.head, inst.tail)]
+    relation = {"relation": inst.relation} if inst.relation else {}
+    return {"text": " ".join(inst.tokens), "h": {"pos": pos[0]}, "t": {"pos": pos[1]}, **relation, **extra}
+
+
 def record_format(uri: str, given: str | None = None) -> str:
     """``given``, or the format the file name says (``.jsonl``, ``.json``, ``.parquet``)."""
     fmt = given or {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}.get(PurePosixPath(uri).suffix)
@@ -130,3 +144,12 @@ def raw_records(uri: str, fmt: str | None = None) -> list[tuple[str, Any]]:
 def read_records(uri: str, fmt: str | None = None, need_relation: bool = False) -> list[RelationInstance]:
     """Every record of a file as a ``RelationInstance``; the first bad record raises ``DataError``."""
     return [record_instance(r, uri, where, need_relation) for where, r in raw_records(uri, fmt)]
+
+
+def arrow_records(batch) -> list[tuple[str, dict]]:
+    """``(where, record)`` of an Arrow batch: null fields (another record's columns) dropped, each record
+    named by its ``id``, else by the start of its text."""
+    records = [{k: v for k, v in r.items() if v is not None} for r in batch.to_pylist()]
+    return [(f"id {r['id']}" if "id" in r else f"with text {str(r.get('text', r.get('tokens')))[:40]!r}", r)
+            for r in records]
+

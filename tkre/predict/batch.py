@@ -2,7 +2,8 @@
 
 A predictor is a fitted ``FewShotRelationClassifier`` (an encoder export plus support and
 descriptions) or a kept ``RelationClassifier`` (a folder with ``classifier.json``). Each output row is
-the input record plus ``relation`` (null: none of the above), ``score`` and ``top_k``. On Ray Data the
+the input record plus ``relation`` (null: none of the above), ``score`` and ``top_k`` (replacing input
+fields of those names). On Ray Data the
 input (JSON lines or Parquet, local or ``s3://``) is read in blocks, each actor (CPU or GPU) loads the
 encoder and the driver's prototypes once, and the output is a folder of JSON-lines or Parquet parts.
 
@@ -15,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,18 +24,19 @@ from dataclasses import dataclass
 import torch
 
 from tkre.config import positive
-from tkre.data.records import FORMATS, raw_records, read_records, record_format, record_instance
+from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
 from tkre.data.schemas import read_schema_source, relation_schemas
-from tkre.errors import ConfigError, DataError
+from tkre.errors import ConfigError, UserError
 from tkre.eval.finetune import CLASSIFIER_FILE, RelationClassifier
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
-from tkre.storage import download_folder, is_remote, open_storage
+from tkre.storage import delete_folder, download_folder, is_remote, open_storage
 
 
 @dataclass
 class BatchSettings:
     actors: int = positive(2)
-    batch_size: int = positive(64)  # records per batch an actor scores
+    batch_size: int = positive(512)  # records per call of an actor (encoded in length-sorted batches of 64)
+    blocks_per_actor: int = positive(8)  # the input is read in actors x this many blocks, for balance
     cpus_per_actor: float = positive(1.0)
     use_gpu: bool = False  # one GPU per actor
 
@@ -112,33 +115,12 @@ class BatchPredictor:
         import pyarrow as pa
 
         records = arrow_records(batch)
-        found = predictions(self.model, records, self.source, self.top_k, self.threshold, len(records))
+        found = predictions(self.model, records, self.source, self.top_k, self.threshold)
         top = pa.list_(pa.struct([("relation", pa.string()), ("score", pa.float64())]))
         for name, kind in (("relation", pa.string()), ("score", pa.float64()), ("top_k", top)):
-            batch = batch.append_column(name, pa.array([p[name] for p in found], kind))
+            kept = batch.drop_columns([name]) if name in batch.column_names else batch  # as {**record, **prediction}
+            batch = kept.append_column(name, pa.array([p[name] for p in found], kind))
         return batch
-
-
-def arrow_records(batch) -> list[tuple[str, dict]]:
-    """``(where, record)`` of an Arrow batch: null fields (another record's columns) dropped, each record
-    named by its ``id``, else by the start of its text."""
-    records = [{k: v for k, v in r.items() if v is not None} for r in batch.to_pylist()]
-    return [(f"id {r['id']}" if "id" in r else f"with text {str(r.get('text', r.get('tokens')))[:40]!r}", r)
-            for r in records]
-
-
-def bad_records(batch, source: str):
-    """The records of a batch that do not parse: their name, field and problem (a table, maybe empty)."""
-    import pyarrow as pa
-
-    bad = []
-    for where, record in arrow_records(batch):
-        try:
-            record_instance(record, source, where)
-        except DataError as error:
-            bad.append({"record": str(error.record), "field": error.field, "problem": error.problem})
-    return pa.Table.from_pylist(bad, schema=pa.schema([("record", pa.string()), ("field", pa.string()),
-                                                      ("problem", pa.string())]))
 
 
 def arrow_filesystem(uri: str):
@@ -169,17 +151,17 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
     open_storage(output).check()
     init_ray()
     fs = arrow_filesystem(source)
-    io_tasks = {"num_cpus": 0}  # reading and writing wait on storage; the actors hold the CPUs
+    ray.data.DataContext.get_current().raise_original_map_exception = True  # a bad record: its DataError
+    io_tasks = {"num_cpus": 0}  # reading and writing are light; the actors hold the CPUs
+    blocks = batch.actors * batch.blocks_per_actor
     if fmt == "json":  # one JSON list: read here (Arrow's JSON reader, used for JSON lines, streams objects only)
-        ds = ray.data.from_items([r for _, r in raw_records(source, fmt)])
+        ds = ray.data.from_items([r for _, r in raw_records(source, fmt)], override_num_blocks=blocks)
     elif fmt == "parquet":
-        ds = ray.data.read_parquet(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks)
+        ds = ray.data.read_parquet(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks,
+                                   override_num_blocks=blocks)
     else:
-        ds = ray.data.read_json(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks)
-    bad = ds.map_batches(bad_records, batch_format="pyarrow", fn_kwargs={"source": source},
-                         **io_tasks).take_all()
-    if bad:  # checked before anything is written
-        raise DataError(source, bad[0]["record"], bad[0]["field"], bad[0]["problem"])
+        ds = ray.data.read_json(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks,
+                                override_num_blocks=blocks)
     out = ds.map_batches(BatchPredictor, batch_format="pyarrow", batch_size=batch.batch_size,
                          fn_constructor_kwargs=dict(predictor=predictor, source=source, top_k=top_k,
                                                     threshold=threshold, threads=int(batch.cpus_per_actor)),
@@ -187,9 +169,25 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
                          compute=ray.data.ActorPoolStrategy(size=batch.actors))
     out_fs = arrow_filesystem(output)
     target = arrow_path(output) if out_fs else output
-    if output_format == "parquet":
-        out.write_parquet(target, filesystem=out_fs, ray_remote_args=io_tasks)
-    else:
-        out.write_json(target, filesystem=out_fs, ray_remote_args=io_tasks)
+    existed = bool(open_storage(output).list(""))
+    for name in ("ray.data._internal.execution.streaming_executor_state", "ray.data.exceptions"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)  # a failed run is reported once, below
+    try:
+        if output_format == "parquet":
+            out.write_parquet(target, filesystem=out_fs, ray_remote_args=io_tasks)
+        else:
+            out.write_json(target, filesystem=out_fs, ray_remote_args=io_tasks)
+    except Exception as error:
+        if not existed:  # nothing is left of a failed run
+            delete_folder(output)
+        raise user_error_in(error) or error
     return {"input": source, "output": output, "actors": batch.actors}
 
+
+def user_error_in(error: BaseException) -> UserError | None:
+    """The ``UserError`` (e.g. a bad record's ``DataError``) that a Ray task raised, under Ray's wrapping."""
+    while error is not None:
+        if isinstance(error, UserError) and not hasattr(error, "cause"):
+            return error
+        error = getattr(error, "cause", None)
+    return None
