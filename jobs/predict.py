@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from tkre.config import at_least, build_config, config_data, job_parser, positive
 from tkre.data.records import FORMATS, raw_records, record_format
 from tkre.errors import ConfigError, user_errors
+from tkre.launch.session import stop_ray
 from tkre.predict.batch import BatchSettings, load_predictor, predict_on_ray, predictions
 from tkre.storage import open_storage, write_file
 
@@ -111,10 +112,10 @@ def run(cfg: Config) -> dict:
 
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.predict") -> dict:
     with user_errors(prog):
-        summary = run(load(argv, prog))
-    from tkre.launch.session import stop_ray
-
-    stop_ray()
+        try:
+            summary = run(load(argv, prog))
+        finally:
+            stop_ray()  # the actors' logs end before the summary line, or the error line
     print(json.dumps(summary))
     return summary
 
