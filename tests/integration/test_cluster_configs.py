@@ -95,3 +95,10 @@ def test_the_paper_scale_pipeline_config_passes_every_check_of_the_pipeline(tmp_
     assert cfg.mslm.init_from == cfg.baseline == "roberta-large" and cfg.eval_resources.gpus == 1
     assert cfg.synth.llm.api_key_env == "OPENAI_API_KEY" and cfg.scl.scl.temperature == 0.1
     assert not list(tmp_path.iterdir())  # checking wrote nothing
+
+
+def test_the_gpu_batch_prediction_config_parses_as_the_predict_job_reads_it():
+    from jobs.predict import load
+
+    cfg = load(["--config", "jobs/configs/predict/batch_gpu.yaml"], "tkre predict")
+    assert cfg.batch.use_gpu and cfg.batch.actors == 4 and cfg.input.startswith("s3://") and cfg.output_format == "parquet"
