@@ -7,7 +7,8 @@ protocol over seeds. Writes ``config.yaml``, the frozen episodes, ``results.json
 and ``episodic.png`` to ``run_dir`` (a folder or ``s3://`` prefix; ``model`` may be an ``s3://``
 export too), prints the tables, and ends with one JSON line.
 
-Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episodic.episodes=100]`` (= ``tkre eval ...``)
+Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episodic.episodes=100]`` (= ``tkre eval ...``);
+``--data FILE`` evaluates on your own FewRel-, TACRED- or SemEval-format file or records (= ``--set episodic.data=FILE``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 
-from tkre.config import FieldError, config_yaml, job_arguments, load_config
-from tkre.data.datasets import check_kshot, limit_per_relation, load_split
+from tkre.config import FieldError, config_yaml, data_arguments, load_config
+from tkre.data.datasets import check_kshot, limit_per_relation, load_split, read_data_file
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
 from tkre.data.schemas import Schemas, relation_schemas
 from tkre.errors import user_errors
@@ -52,13 +54,15 @@ def load(path: str, overrides: list[str] = ()) -> Config:
 
 def episode_file(ep: EpisodicConfig, setting: str) -> str:
     n_way, k_shot = parse_setting(setting)
-    return f"{ep.dataset}_{ep.split}_{n_way}w{k_shot}s.jsonl"
+    name = Path(ep.data).stem if ep.data else f"{ep.dataset}_{ep.split}"
+    return f"{name}_{n_way}w{k_shot}s.jsonl"
 
 
 def sample_or_replay(cfg: Config) -> tuple[list, dict[str, list]]:
     """The evaluation instances and every setting's episodes: seeded samples, or the frozen ones in ``episodes_from``."""
     ep = cfg.episodic
-    instances = limit_per_relation(load_split(ep.dataset, ep.split, cfg.data_dir), ep.limit_per_relation)
+    data = read_data_file(ep.data, ep.data_format) if ep.data else load_split(ep.dataset, ep.split, cfg.data_dir)
+    instances = limit_per_relation(data, ep.limit_per_relation)
     if ep.relations == "validation":
         keep = set(validation_relations(cfg.data_dir))
         instances = [x for x in instances if x.relation in keep]
@@ -155,7 +159,7 @@ def summary_line(cfg: Config, results: dict) -> dict:
 
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.eval") -> dict:
     with user_errors(prog):
-        args = job_arguments(__doc__.split("\n")[0], argv, prog)
+        args = data_arguments(__doc__.split("\n")[0], argv, prog, "episodic.data")
         cfg = load(args.config, args.set)
         results = run(cfg)
     print(results["report"])

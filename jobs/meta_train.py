@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tkre.config import FieldError, at_least, fraction, job_arguments, load_config, one_of, positive, save_config
-from tkre.data.datasets import wiki80_disjoint_from_fewrel_val
+from tkre.config import FieldError, at_least, data_arguments, fraction, load_config, one_of, positive, save_config
+from tkre.data.datasets import read_data_file, wiki80_disjoint_from_fewrel_val
 from tkre.data.episodes import sample_episodes
 from tkre.data.schemas import relation_schemas
 from tkre.errors import user_errors
@@ -42,6 +42,8 @@ class MetaTrainConfig:
     init_from: str = "minilm"  # minilm, a folder (e.g. a pre-training export) or hub name
     data_dir: str | None = None
     splits: list[str] = one_of(lambda: ["dev", "test"], ("train", "dev", "test"))  # Wiki80, FewRel val relations dropped
+    data: str | None = None  # your own labelled file instead of Wiki80 (FewRel, TACRED, SemEval lines or records)
+    data_format: str | None = None  # fewrel | tacred | semeval | records (default: inferred from the file)
     exclude_validation: bool = False  # also drop Wiki80's 16 validation relations (scored by ``val``)
     # defaults chosen on validation (jobs/configs/meta_train/validation.yaml, docs/results/protocol_validation_meta.md)
     pooling: str = one_of("mean", POOLINGS)
@@ -74,9 +76,11 @@ def load(path: str, overrides: list[str] = ()) -> Config:
 
 
 def training_data(cfg: Config) -> tuple[list, list[str]]:
-    """The Wiki80 instances meta-training reads (FewRel val relations dropped, and the validation
-    relations when ``exclude_validation``) and the validation relations."""
+    """The Wiki80 instances meta-training reads (FewRel val relations dropped), or those of ``data`` (a
+    user's file); without the validation relations when ``exclude_validation``; and those relations."""
     held_out = validation_relations(cfg.data_dir, cfg.val) if cfg.exclude_validation else []
+    if cfg.data:
+        return [x for x in read_data_file(cfg.data, cfg.data_format) if x.relation not in held_out], held_out
     instances = []
     for split in cfg.splits:
         instances += [x for x in wiki80_disjoint_from_fewrel_val(split, cfg.data_dir)[0] if x.relation not in held_out]
@@ -129,7 +133,7 @@ def run(cfg: Config) -> dict:
 
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.meta_train") -> dict:
     with user_errors(prog):
-        args = job_arguments(__doc__.split("\n")[0], argv, prog)
+        args = data_arguments(__doc__.split("\n")[0], argv, prog, "data")
         summary = run(load(args.config, args.set))
     print(json.dumps(summary))
     return summary

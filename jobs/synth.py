@@ -20,7 +20,7 @@ import sys
 import time
 from collections import Counter
 
-from tkre.config import config_yaml, job_arguments, load_config
+from tkre.config import config_yaml, data_arguments, load_config
 from tkre.errors import user_errors
 from tkre.launch.session import stop_ray
 from tkre.report.synthesis import plot_synthesis, summary_table
@@ -116,7 +116,7 @@ def run(cfg: Config) -> dict:
 
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.synth") -> dict:
     with user_errors(prog):
-        args = job_arguments(__doc__.split("\n")[0], argv, prog)
+        args = data_arguments(__doc__.split("\n")[0], argv, prog, "support.data")
         summary = run(load(args.config, args.set))
     stop_ray()
     print(json.dumps(summary))

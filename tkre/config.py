@@ -220,3 +220,13 @@ def job_parser(description: str, prog: str | None = None, config: bool = True) -
 def job_arguments(description: str, argv: list[str] | None = None, prog: str | None = None) -> argparse.Namespace:
     """The command line of every config job: ``--config FILE`` and repeatable ``--set KEY=VALUE``."""
     return job_parser(description, prog).parse_args(argv)
+
+
+def data_arguments(description: str, argv: list[str] | None, prog: str | None, key: str) -> argparse.Namespace:
+    """``job_arguments`` plus ``--data FILE``, a user's own data file: the same as ``--set KEY=FILE``."""
+    parser = job_parser(description, prog)
+    parser.add_argument("--data", metavar="FILE", help=f"your own data file instead of the named dataset (= --set {key}=FILE)")
+    args = parser.parse_args(argv)
+    if args.data:
+        args.set.append(f"{key}={args.data}")
+    return args

@@ -35,6 +35,8 @@ def _settings_rule(settings: list[str]) -> str | None:
 class EpisodicConfig:
     dataset: str = "fewrel"
     split: str = "val"
+    data: str | None = None  # your own file instead of dataset/split (FewRel, TACRED, SemEval lines or records)
+    data_format: str | None = None  # fewrel | tacred | semeval | records (default: inferred from the file)
     settings: list[str] = checked(_settings_rule, lambda: ["5-1", "5-5", "10-1", "10-5"])  # N-K
     episodes: int = positive(1000)
     n_query: int = positive(5)  # queries per relation

@@ -16,6 +16,8 @@ from tkre.synth.validation import ValidationRules
 @dataclass
 class SupportConfig:
     dataset: str = one_of("wiki80", ("wiki80", "semeval"))
+    data: str | None = None  # your own labelled file instead (FewRel, TACRED, SemEval lines or records): k_shot drawn per relation
+    data_format: str | None = None  # fewrel | tacred | semeval | records (default: inferred from the file)
     k_shot: int = positive(8)
     seed: int = 42
     relations: str = one_of("disjoint_from_fewrel_val", SUPPORT_RELATIONS)

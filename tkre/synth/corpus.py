@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tkre.data.datasets import data_dir, kshot_support, load_kshot, load_split
+from tkre.data.datasets import KShotTask, data_dir, kshot_support, load_kshot, load_split, read_data_file, sample_kshot
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.quality import explanation_problem
 from tkre.data.schemas import RelationSchema, Schemas, relation_schemas, with_entity_types
@@ -30,7 +30,12 @@ from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Valid
 def load_support(cfg: SynthConfig) -> tuple[list[RelationInstance], Schemas, OverlapIndex]:
     """Support instances, their relation schemas, and the evaluation sentences synthetic ones must not copy."""
     root = data_dir(cfg.data_dir)
-    task = load_kshot(cfg.support.dataset, cfg.support.k_shot, cfg.support.seed, root)
+    sup = cfg.support
+    if sup.data:  # a user's file: k_shot of each relation, drawn with the seed
+        instances = read_data_file(sup.data, sup.data_format)
+        task = KShotTask([instances[i] for i in sample_kshot(instances, sup.k_shot, sup.seed)], [], [], {}, None)
+    else:
+        task = load_kshot(sup.dataset, sup.k_shot, sup.seed, root)
     support = kshot_support(task, cfg.support.relations, cfg.support.max_relations, cfg.support.max_per_relation, root)
     relations = {x.relation for x in support}
     schemas = relation_schemas(relations, cfg.support.schema or cfg.support.dataset, root)
