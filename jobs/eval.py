@@ -107,6 +107,8 @@ def check(cfg: Config, model_ready: bool = True) -> tuple[list, dict[str, list],
         resolve_model(cfg.model)
     open_storage(cfg.run_dir).check()
     for ft in cfg.finetune:
+        if ft.save:
+            open_storage(ft.save).check()
         for seed in ft.seeds:
             check_kshot(ft.dataset, ft.k_shot, seed, cfg.data_dir)
     if not cfg.episodic:
@@ -136,7 +138,7 @@ def run(cfg: Config) -> dict:
             for ft in cfg.finetune:
                 print(f"[eval] fine-tune {ft.dataset} K={ft.k_shot} seeds {ft.seeds}", file=sys.stderr)
                 result = finetune_seeds(ft.dataset, ft.k_shot, ft.seeds, dataclasses.replace(ft.train, model=model),
-                                        cfg.data_dir, ft.limit_per_relation)
+                                        cfg.data_dir, ft.limit_per_relation, save=ft.save)
                 results["finetune"].append({**result, "model": cfg.model, "config": {**result["config"], "model": cfg.model}})
             sections.append(f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table(results['finetune'])}")
         results["total_seconds"] = time.perf_counter() - start

@@ -30,7 +30,6 @@ class Config(FinetuneRun):
     run_dir: str = "runs/finetune"
     model: str = "minilm"  # minilm (packaged), a folder, an s3:// export or a hub name
     data_dir: str | None = None
-    save: str | None = None  # keep the best-dev classifier here (a folder or s3:// prefix)
 
 
 def load(path: str, overrides: list[str] = ()) -> Config:

@@ -78,11 +78,14 @@ def test_every_shipped_job_config_loads():
     import importlib
 
     files = sorted(Path("jobs/configs").glob("*/*.yaml"))
-    assert {f.parent.name for f in files} == {"eval", "meta_train", "mslm", "scl", "synth", "pipeline"}
+    assert {f.parent.name for f in files} == {"eval", "finetune", "meta_train", "mslm", "predict", "scl", "synth",
+                                              "pipeline"}
     for path in files:
         job = importlib.import_module(f"jobs.{path.parent.name}")
         cfg = load_config(job.Config, path)
         if path.parent.name == "scl":
             assert cfg.scl is not None and cfg.init_from not in (None, "minilm"), path
-        if path.name.endswith("_gpu.yaml") and path.parent.name != "pipeline":
+        if path.name.endswith("_gpu.yaml") and path.parent.name == "predict":
+            assert cfg.batch.use_gpu, path
+        elif path.name.endswith("_gpu.yaml") and path.parent.name != "pipeline":
             assert cfg.workers.use_gpu and cfg.engine.bf16 and cfg.engine.zero_stage == 2, path

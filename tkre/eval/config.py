@@ -64,6 +64,7 @@ class FinetuneRun:
     seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
     limit_per_relation: int | None = positive(None)  # of dev and test, for quick runs
     train: FinetuneConfig = field(default_factory=FinetuneConfig)
+    save: str | None = None  # keep the best-dev classifier here (a folder or s3:// prefix)
 
 
 @dataclass

@@ -75,6 +75,9 @@ def load_predictor(model: str, support: str | None = None, schema: str | None = 
     model = local_model(model)
     if os.path.isfile(os.path.join(model, CLASSIFIER_FILE)):
         return Predictor(model, RelationClassifier.from_pretrained(model, "cpu").labels)
+    if not (support or schema):
+        raise ConfigError("--support: an encoder needs labelled support records (or --schema descriptions); "
+                          "a classifier kept by `tkre finetune --save` needs neither")
     shots = read_records(support, fmt, need_relation=True) if support else []
     clf = FewShotRelationClassifier.from_pretrained(model, "cpu", **settings)
     clf.fit(shots, descriptions_of(schema, {x.relation for x in shots}, data_dir))
