@@ -16,8 +16,6 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import torch
 
 from tkre.data.instance import RelationInstance, group_by_relation
@@ -85,9 +83,6 @@ class FewShotRelationClassifier:
         """Per query: ``relation`` (None, i.e. none of the above, when the best score is below ``threshold``),
         its ``score`` and the ``top_k`` relations with their scores."""
         return ranked(self.scores(queries, batch_size, progress), self.relations, top_k, threshold)
-
-    def describe(self) -> dict:
-        return {"relations": self.relations, **asdict(self.settings)}
 
 
 def ranked(scores: torch.Tensor, relations: list[str], top_k: int = 1, threshold: float | None = None) -> list[dict]:
