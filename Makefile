@@ -41,6 +41,7 @@ test-unit: setup
 bench: data
 	$(PY) benchmarks/episodic_eval.py
 	$(PY) benchmarks/pretrain_throughput.py
+	$(PY) benchmarks/predict_throughput.py
 
 # The README's pre-training experiment on FewRel val (the test) with the settings chosen by
 # `make pretrain-validation`: (a) MiniLM as is, (b) + MSLM, (c) + MSLM + label-anchored SCL,

@@ -28,6 +28,9 @@ def test_meta_training_exports_an_encoder_and_a_rerun_resumes_from_its_checkpoin
     assert not torch.equal(exported[key], base[key])  # trained
     encoder = RelationEncoder(str(run_dir / "export"), "mean")
     assert encoder.output_size == 384
+    card = json.loads((run_dir / "export" / "tkre.json").read_text())
+    assert [s["stage"] for s in card["stages"]] == ["meta-train"] and card["stages"][0]["metrics"]["step"] == 4
+    assert card["inference"]["metric"] == "cosine" and (run_dir / "export" / "README.md").read_text().startswith("---")
 
     main(["--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={run_dir}"])
     assert "[train] resumed at step 4" in capsys.readouterr().err

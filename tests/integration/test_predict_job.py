@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tkre.data.datasets import load_split
@@ -75,7 +77,7 @@ def test_the_cli_and_ray_data_with_two_actors_predict_as_the_api_does(files):
 
 
 @pytest.mark.timeout(900)
-def test_s3_input_and_output_on_a_loopback_moto_server(files, moto_s3):
+def test_s3_and_parquet_input_and_output_on_a_loopback_moto_server(files, moto_s3):
     root, expected = files
     env, client = moto_s3
     client.create_bucket(Bucket="tkre")
@@ -87,12 +89,18 @@ def test_s3_input_and_output_on_a_loopback_moto_server(files, moto_s3):
     assert one.returncode == 0, one.stderr[-3000:]
     client.download_file("tkre", "out/predictions.jsonl", str(root / "from_s3.jsonl"))
     same_predictions(rows_of(root / "from_s3.jsonl"), expected)
-    batch = predict(*common, "--output", "s3://tkre/batch/", "--ray", env=env)
+    # Ray Data, Parquet in and out
+    queries = [json.loads(line) for line in (root / "queries.jsonl").read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(queries), root / "queries.parquet")
+    client.upload_file(str(root / "queries.parquet"), "tkre", "in/queries.parquet")
+    batch = predict(*common[:-1], "s3://tkre/in/queries.parquet", "--output", "s3://tkre/batch/", "--ray",
+                    "--set", "output_format=parquet", env=env)
     assert batch.returncode == 0, batch.stderr[-3000:]
     (root / "batch_s3").mkdir()
     for obj in client.list_objects_v2(Bucket="tkre", Prefix="batch/")["Contents"]:
         client.download_file("tkre", obj["Key"], str(root / "batch_s3" / Path(obj["Key"]).name))
-    same_predictions(rows_of(root / "batch_s3"), expected)
+    rows = pa.concat_tables([pq.read_table(p) for p in sorted((root / "batch_s3").glob("*.parquet"))]).to_pylist()
+    same_predictions({r["id"]: r for r in rows}, expected)
     assert "testing-secret" not in one.stderr + batch.stderr
 
 

@@ -43,6 +43,7 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
     assert mslm["export"] == "s3://tkre/runs/mslm/export" and mslm["checkpoint"].startswith("s3://tkre/runs/mslm/train/")
     keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}
     assert {"runs/mslm/config.yaml", "runs/mslm/metrics.json", "runs/mslm/export/model.safetensors"} <= keys
+    assert {f"runs/mslm/export/{name}" for name in ("tkre.json", "README.md", "modules.json")} <= keys  # the card
     shards = sorted(k.rsplit("/", 1)[1] for k in keys if k.endswith("_optim_states.pt"))
     assert shards == sorted(RANK_SHARDS * 2)  # 2 checkpoints (steps 2 and 4) x 2 ranks
     config = s3.get_object(Bucket="tkre", Key="runs/mslm/config.yaml")["Body"].read().decode()
@@ -60,6 +61,10 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
     assert done.returncode == 0, done.stderr[-3000:]
     assert scl["step"] == 4 and scl["scl"] > 0
     assert all(torch.equal(v, stage1[k]) for k, v in encoder_weights(tmp_path / "scl" / "export").items())
+    card = (tmp_path / "scl" / "export" / "tkre.json").read_text()
+    stages = json.loads(card)["stages"]  # the S3 export's stage, inherited, then this one
+    assert [s["stage"] for s in stages] == ["mslm", "scl"] and stages[1]["metrics"]["step"] == 4
+    assert json.loads(card)["base_model"] == "sentence-transformers/all-MiniLM-L6-v2" and "testing-secret" not in card
     checkpoints = sorted(p for p in (tmp_path / "scl" / "train").glob("checkpoint_*") if p.is_dir())
     assert len(checkpoints) == 2  # steps 2 and 4, in the folder
     assert set(RANK_SHARDS) <= {p.name for p in (checkpoints[-1] / "deepspeed").iterdir()}
