@@ -55,7 +55,7 @@ def test_eval_meta_training_and_synthesis_read_a_users_file(tmp_path, fewrel_sli
     assert len(jobs.meta_train.training_data(meta)[0]) == 60
     synth = jobs.synth.load("jobs/configs/synth/smoke.yaml", [f"support.data={path}", "support.k_shot=2",
                                                               "support.relations=all", "support.schema=fewrel", "support.max_relations=null",
-                                                              "support.max_per_relation=null"])
+                                                              "support.max_per_relation=null", "scdg.avoid=[]"])
     support, schemas, _ = load_support(synth)
     assert len(support) == 12 and set(schemas) == set(fewrel_slice)
     assert schemas[sorted(fewrel_slice)[0]].description  # the FewRel schema names them

@@ -16,6 +16,7 @@ Usage::
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import tempfile
@@ -29,7 +30,7 @@ from tkre.data.schemas import read_schema_source, relation_schemas
 from tkre.errors import ConfigError, UserError
 from tkre.eval.finetune import CLASSIFIER_FILE, RelationClassifier
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
-from tkre.storage import delete_folder, download_folder, is_remote, open_storage
+from tkre.storage import delete_folder, download_folder, is_remote, open_storage, read_file
 
 
 @dataclass
@@ -159,9 +160,12 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
     blocks = batch.actors * batch.blocks_per_actor
     if fmt == "json":  # one JSON list: read here (Arrow's JSON reader, used for JSON lines, streams objects only)
         ds = ray.data.from_items([r for _, r in raw_records(source, fmt)], override_num_blocks=blocks)
-    elif fmt == "parquet":
-        ds = ray.data.read_parquet(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks,
-                                   override_num_blocks=blocks)
+    elif fmt == "parquet":  # read here: Ray's Parquet reader lists files in a 1-CPU task the actors starve
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(read_file(source)))
+        step = max(1, -(-table.num_rows // blocks))
+        ds = ray.data.from_arrow([table.slice(i, step) for i in range(0, max(table.num_rows, 1), step)])
     else:
         ds = ray.data.read_json(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks,
                                 override_num_blocks=blocks)
