@@ -17,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import tempfile
@@ -74,8 +75,10 @@ def load_predictor(model: str, support: str | None = None, schema: str | None = 
                    data_dir: str | None = None, **settings) -> Predictor:
     """A kept classifier as it is, or an encoder export fitted on ``support`` (and ``schema``'s descriptions)."""
     model = local_model(model)
-    if os.path.isfile(os.path.join(model, CLASSIFIER_FILE)):
-        return Predictor(model, RelationClassifier.from_pretrained(model, "cpu").labels)
+    kept = os.path.join(model, CLASSIFIER_FILE)
+    if os.path.isfile(kept):  # its labels; each process that scores loads the classifier itself
+        with open(kept, encoding="utf-8") as f:
+            return Predictor(model, json.load(f)["labels"])
     if not (support or schema):
         raise ConfigError("--support: an encoder needs labelled support records (or --schema descriptions); "
                           "a classifier kept by `tkre finetune --save` needs neither")
@@ -154,7 +157,6 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
         raise ConfigError(f"output format {output_format!r}: choose one of {', '.join(FORMATS)}")
     open_storage(output).check()
     init_ray()
-    fs = arrow_filesystem(source)
     ray.data.DataContext.get_current().raise_original_map_exception = True  # a bad record: its DataError
     io_tasks = {"num_cpus": 0}  # reading and writing are light; the actors hold the CPUs
     blocks = batch.actors * batch.blocks_per_actor
@@ -167,6 +169,7 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
         step = max(1, -(-table.num_rows // blocks))
         ds = ray.data.from_arrow([table.slice(i, step) for i in range(0, max(table.num_rows, 1), step)])
     else:
+        fs = arrow_filesystem(source)
         ds = ray.data.read_json(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks,
                                 override_num_blocks=blocks)
     out = ds.map_batches(BatchPredictor, batch_format="pyarrow", batch_size=batch.batch_size,
