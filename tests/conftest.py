@@ -11,6 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TKRE_DATA_DIR", str(REPO.parent / "shared" / "data"))
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make test``: 2 workers on 2 cores) each worker computes with one torch thread:
+    two workers of two threads each oversubscribe the cores and slow the in-process tests by a third."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(items):
     """``unit`` for tests/unit (no Ray, seconds: ``make test-unit``), ``integration`` for tests/integration."""
     for item in items:

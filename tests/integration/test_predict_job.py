@@ -10,8 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tkre.data.datasets import load_split
+from tkre.data.datasets import limit_per_relation, load_kshot, load_split
 from tkre.data.records import instance_record
+from tkre.errors import ModelError
+from tkre.eval.finetune import RelationClassifier
+from tkre.eval.metrics import micro_f1
 from tkre.predict.fewshot import FewShotRelationClassifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,16 +122,26 @@ def test_a_bad_record_is_one_line_with_nothing_written(files):
 
 
 @pytest.mark.timeout(900)
-def test_a_kept_classifier_predicts_through_the_cli(files, tmp_path):
+def test_a_kept_classifier_reloads_with_the_same_f1_and_predicts_through_the_cli(files, tmp_path, data_dir):
     root, _ = files
     saved = tmp_path / "clf"
     result = subprocess.run([sys.executable, "-m", "jobs.cli", "finetune", "--config", "jobs/configs/finetune/smoke.yaml",
                              "--set", f"run_dir={tmp_path / 'run'}", "--save", str(saved)],
                             cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((saved / "classifier.json").read_text())["measured"]["seed"] == 13
+    kept = json.loads((saved / "classifier.json").read_text())
+    assert kept["measured"]["seed"] == 13
+    # reloaded, it scores the same test sentences (smoke: 2 per relation) to the same F1
+    clf = RelationClassifier.from_pretrained(saved, device="cpu")
+    task = load_kshot("semeval", 8, 13, data_dir)
+    test = limit_per_relation(task.test, 2)
+    assert clf.labels == kept["labels"] == sorted(task.label2id, key=task.label2id.get)
+    predicted = clf.scores(test).argmax(-1).tolist()
+    f1 = micro_f1(predicted, [task.label2id[x.relation] for x in test], task.label2id[task.no_relation])["f1"]
+    assert f1 == kept["measured"]["test_f1"]
+    with pytest.raises(ModelError, match="classifier.json"):
+        RelationClassifier.from_pretrained(tmp_path)
     out = predict("--model", str(saved), "--input", str(root / "queries.jsonl"), "--output", str(tmp_path / "p.jsonl"))
     assert out.returncode == 0, out.stderr[-3000:]
     rows = rows_of(tmp_path / "p.jsonl")
-    labels = json.loads((saved / "classifier.json").read_text())["labels"]
-    assert len(rows) == 20 and all(r["relation"] in labels and 0 < r["score"] <= 1 for r in rows.values())
+    assert len(rows) == 20 and all(r["relation"] in kept["labels"] and 0 < r["score"] <= 1 for r in rows.values())

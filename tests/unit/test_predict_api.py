@@ -1,13 +1,10 @@
 import pytest
-import torch
 
-from tkre.data.datasets import limit_per_relation, load_kshot, load_split
+from tkre.data.datasets import limit_per_relation, load_split
 from tkre.data.episodes import sample_episodes
 from tkre.data.schemas import relation_schemas
-from tkre.errors import ConfigError, DataError, ModelError
+from tkre.errors import ConfigError, DataError
 from tkre.eval.episodic import evaluate_episodes
-from tkre.eval.finetune import FinetuneConfig, RelationClassifier, finetune_seeds
-from tkre.eval.metrics import micro_f1
 from tkre.predict.fewshot import FewShotRelationClassifier, InferenceSettings
 
 
@@ -52,19 +49,3 @@ def test_records_top_k_and_none_of_the_above():
         clf.predict([{"text": "x y", "h": {"pos": [0, 1]}}])
     with pytest.raises(ConfigError, match="call fit first"):
         FewShotRelationClassifier(clf.encoder, clf.settings).predict([query])
-
-
-def test_a_kept_classifier_reloads_with_the_same_f1(data_dir, tmp_path):
-    torch.manual_seed(0)
-    cfg = FinetuneConfig(epochs=2, lr=3e-4, batch_size=8)
-    result = finetune_seeds("semeval", 2, [13, 21], cfg, data_dir, limit=3, progress=False, save=str(tmp_path / "clf"))
-    best = max(result["per_seed"], key=lambda r: r["dev_f1"])
-    clf = RelationClassifier.from_pretrained(tmp_path / "clf", device="cpu")
-    task = load_kshot("semeval", 2, best["seed"], data_dir)
-    test = limit_per_relation(task.test, 3)
-    assert clf.labels == sorted(task.label2id, key=task.label2id.get)
-    predicted = clf.scores(test).argmax(-1).tolist()
-    f1 = micro_f1(predicted, [task.label2id[x.relation] for x in test], task.label2id[task.no_relation])["f1"]
-    assert f1 == best["test_f1"]
-    with pytest.raises(ModelError, match="classifier.json"):
-        RelationClassifier.from_pretrained(tmp_path)
