@@ -64,7 +64,7 @@ def main() -> None:
         predict_on_ray(Predictor(args.model, clf.relations, clf.prototypes, {}), str(source), str(Path(scratch) / "out"),
                        BatchSettings(actors=args.actors, batch_size=args.batch_size))
         ray_s = time.perf_counter() - start
-        written = sum(len(p.read_text().splitlines()) for p in (Path(scratch) / "out").glob("*.json"))
+        written = sum(len(p.read_text().splitlines()) for p in (Path(scratch) / "out").glob("*.jsonl"))
         stop_ray()
     assert written == len(queries), (written, len(queries))
     result = {"benchmark": "predict_throughput", "sentences": len(queries), "actors": args.actors,

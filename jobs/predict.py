@@ -17,7 +17,6 @@ Usage::
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import time
@@ -27,8 +26,8 @@ from tkre.config import at_least, build_config, config_data, job_parser, positiv
 from tkre.data.records import FORMATS, raw_records, record_format
 from tkre.errors import ConfigError, user_errors
 from tkre.launch.session import stop_ray
-from tkre.predict.batch import BatchSettings, load_predictor, predict_on_ray, predictions
-from tkre.storage import open_storage, write_file
+from tkre.predict.batch import BatchSettings, load_predictor, predict_on_ray, predictions, write_rows
+from tkre.storage import open_storage
 
 
 @dataclass
@@ -69,23 +68,6 @@ def load(argv: list[str] | None, prog: str) -> Config:
         if not getattr(cfg, key):
             raise ConfigError(f"--{key}: required")
     return cfg
-
-
-def write_rows(rows: list[dict], uri: str, fmt: str | None) -> None:
-    """The predictions as one JSON-lines, JSON or Parquet file (local or ``s3://``), written whole."""
-    fmt = record_format(uri, fmt)
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(rows), buffer)
-        data = buffer.getvalue()
-    elif fmt == "json":
-        data = json.dumps(rows, indent=1).encode()
-    else:
-        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    write_file(uri, data)
 
 
 def run(cfg: Config) -> dict:

@@ -94,6 +94,7 @@ def test_ray_data_with_two_actors_on_s3_and_parquet_predicts_as_the_api_does(fil
     batch = predict(*common[:-1], "s3://tkre/in/queries.parquet", "--output", "s3://tkre/batch/", "--ray",
                     "--set", "batch.actors=2", "--set", "batch.batch_size=4", "--set", "output_format=parquet", env=env)
     assert batch.returncode == 0, batch.stderr[-3000:]
+    assert json.loads(batch.stdout.strip().splitlines()[-1])["predictions"] == 20  # counted from the actors' parts
     assert sum(1 for line in batch.stderr.splitlines() if "MapBatches(BatchPredictor)" in line) > 0  # progress shown
     (root / "batch_s3").mkdir()
     for obj in client.list_objects_v2(Bucket="tkre", Prefix="batch/")["Contents"]:

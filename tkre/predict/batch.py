@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import uuid
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ from tkre.data.schemas import read_schema_source, relation_schemas
 from tkre.errors import ConfigError, UserError
 from tkre.eval.finetune import CLASSIFIER_FILE, RelationClassifier
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
-from tkre.storage import delete_folder, download_folder, is_remote, open_storage, read_file
+from tkre.storage import delete_folder, download_folder, is_remote, join, open_storage, read_file, write_file
 
 
 @dataclass
@@ -108,17 +109,21 @@ def relations_of(model) -> list[str]:
 
 
 class BatchPredictor:
-    """A Ray Data actor: the model, built once, scores each batch of records."""
+    """A Ray Data actor: the model, built once, scores each batch of records and writes it as one part of the
+    output folder itself (Ray's write tasks would each start a worker process beside the busy actors)."""
 
-    def __init__(self, predictor: Predictor, source: str, top_k: int, threshold: float | None, threads: int):
+    def __init__(self, predictor: Predictor, source: str, top_k: int, threshold: float | None, threads: int,
+                 output: str, output_format: str):
         torch.set_num_threads(max(1, threads))
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = Predictor(local_model(predictor.model), predictor.relations, predictor.prototypes,
                                predictor.settings).build(device)
         self.source, self.top_k, self.threshold = source, top_k, threshold
+        self.output, self.output_format = output, output_format
+        self.name, self.parts = uuid.uuid4().hex[:8], 0
 
     def __call__(self, batch):
-        """The batch (an Arrow table) with ``relation``, ``score`` and ``top_k`` columns added."""
+        """Writes the batch (an Arrow table) with ``relation``, ``score`` and ``top_k`` columns added; returns its size."""
         import pyarrow as pa
 
         records = arrow_records(batch)
@@ -127,7 +132,27 @@ class BatchPredictor:
         for name, kind in (("relation", pa.string()), ("score", pa.float64()), ("top_k", top)):
             kept = batch.drop_columns([name]) if name in batch.column_names else batch  # as {**record, **prediction}
             batch = kept.append_column(name, pa.array([p[name] for p in found], kind))
-        return batch
+        self.parts += 1
+        part = f"part-{self.name}-{self.parts:05d}.{self.output_format}"
+        write_rows(batch.to_pylist(), join(self.output, part), self.output_format, batch.schema)
+        return pa.table({"predictions": [batch.num_rows]})
+
+
+def write_rows(rows: list[dict], uri: str, fmt: str | None, schema=None) -> None:
+    """Rows as one JSON-lines, JSON or Parquet file (``schema``: its Arrow schema), local or ``s3://``, written whole."""
+    fmt = record_format(uri, fmt)
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), buffer)
+        data = buffer.getvalue()
+    elif fmt == "json":
+        data = json.dumps(rows, indent=1).encode()
+    else:
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    write_file(uri, data)
 
 
 def arrow_filesystem(uri: str):
@@ -158,7 +183,7 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
     open_storage(output).check()
     init_ray()
     ray.data.DataContext.get_current().raise_original_map_exception = True  # a bad record: its DataError
-    io_tasks = {"num_cpus": 0}  # reading and writing are light; the actors hold the CPUs
+    io_tasks = {"num_cpus": 0}  # reading is light; the actors hold the CPUs
     blocks = batch.actors * batch.blocks_per_actor
     if fmt == "json":  # one JSON list: read here (Arrow's JSON reader, used for JSON lines, streams objects only)
         ds = ray.data.from_items([r for _, r in raw_records(source, fmt)], override_num_blocks=blocks)
@@ -174,24 +199,20 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
                                 override_num_blocks=blocks)
     out = ds.map_batches(BatchPredictor, batch_format="pyarrow", batch_size=batch.batch_size,
                          fn_constructor_kwargs=dict(predictor=predictor, source=source, top_k=top_k,
-                                                    threshold=threshold, threads=int(batch.cpus_per_actor)),
+                                                    threshold=threshold, threads=int(batch.cpus_per_actor),
+                                                    output=output, output_format=output_format),
                          num_cpus=batch.cpus_per_actor, num_gpus=1 if batch.use_gpu else 0,
                          compute=ray.data.ActorPoolStrategy(size=batch.actors))
-    out_fs = arrow_filesystem(output)
-    target = arrow_path(output) if out_fs else output
     existed = bool(open_storage(output).list(""))
     for name in ("ray.data._internal.execution.streaming_executor_state", "ray.data.exceptions"):
         logging.getLogger(name).setLevel(logging.CRITICAL)  # a failed run is reported once, below
     try:
-        if output_format == "parquet":
-            out.write_parquet(target, filesystem=out_fs, ray_remote_args=io_tasks)
-        else:
-            out.write_json(target, filesystem=out_fs, ray_remote_args=io_tasks)
+        written = sum(row["predictions"] for row in out.take_all())
     except Exception as error:
         if not existed:  # nothing is left of a failed run
             delete_folder(output)
         raise user_error_in(error) or error
-    return {"input": source, "output": output, "actors": batch.actors}
+    return {"input": source, "output": output, "actors": batch.actors, "predictions": written}
 
 
 def user_error_in(error: BaseException) -> UserError | None:
