@@ -77,12 +77,15 @@ def test_tkre_eval_on_a_fewrel_slice_replays_its_frozen_episodes(tmp_path):
     assert last_json(replay.stdout)["val/acc_5w1s/marker"] == result["val/acc_5w1s/marker"]
 
 
-def test_tkre_eval_fine_tunes_with_per_seed_and_mean(tmp_path):
+def test_tkre_eval_fine_tunes_with_per_seed_and_mean_and_keeps_the_best_dev_classifier(tmp_path):
     run(*command("tkre", "eval", "--config", "jobs/configs/eval/smoke.yaml", "--set", f"run_dir={tmp_path}",
                  "--set", "episodic=null", "--set", "finetune=[{dataset: semeval, k_shot: 2, seeds: [13, 21], "
-                 "limit_per_relation: 3, train: {epochs: 1}}]"))
+                 f"limit_per_relation: 3, train: {{epochs: 1}}, save: {tmp_path / 'clf'}}}]"))
     result = json.loads((tmp_path / "results.json").read_text())["finetune"][0]
     assert [r["seed"] for r in result["per_seed"]] == [13, 21]
+    best = max(result["per_seed"], key=lambda r: r["dev_f1"])  # the pipeline's eval stage takes the same field
+    kept = json.loads((tmp_path / "clf" / "classifier.json").read_text())["measured"]
+    assert (kept["seed"], kept["test_f1"]) == (best["seed"], best["test_f1"])
     assert result["test_size"] == 19 * 3 - 2  # Entity-Destination(e2,e1) has one test instance
     assert 0 <= result["test_f1_mean"] <= 1 and result["test_f1_std"] >= 0
 
