@@ -6,7 +6,7 @@ standard deviation); each ``--finetune LABEL=PATH`` an eval run dir (its first f
 a JSON file of one fine-tuning result. Each ``--paired "LABEL_A vs LABEL_B"`` adds a paired t-test
 of two episodic rows over the same episodes (per-episode accuracy, averaged over seeds), or of two
 fine-tuning rows over the same seeds (per-seed test F1). The differences to the first episodic
-and the first fine-tuning entry are added.
+row are added; fine-tuning rows are compared only through ``--paired`` (they may be on different data).
 
 Usage::
 
@@ -94,12 +94,10 @@ def finetune_result(path: str) -> dict:
 
 
 def finetune_rows(runs: dict[str, dict]) -> str:
-    lines = ["| encoder | test micro-F1 (mean ± std) | per seed | vs first |", "|---|---|---|---|"]
-    first = next(iter(runs.values()))["test_f1_mean"]
+    lines = ["| encoder | test micro-F1 (mean ± std) | per seed |", "|---|---|---|"]
     for label, r in runs.items():
         per_seed = ", ".join(f"{100 * s['test_f1']:.1f}" for s in r["per_seed"])
-        lines.append(f"| {label} | {100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} | "
-                     f"{100 * (r['test_f1_mean'] - first):+.2f} |")
+        lines.append(f"| {label} | {100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} |")
     return "\n".join(lines)
 
 

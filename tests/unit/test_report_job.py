@@ -26,7 +26,7 @@ def test_rows_gains_plot_and_json(tmp_path, capsys):
     md = out.with_suffix(".md").read_text()
     assert "| (c) TKRE | 62.00 ± 1.00 | 45.00 ± 1.00 |" in md
     assert "(c) TKRE 5-1 +12.00, 10-1 +5.00" in md
-    assert "| TKRE | 55.00 ± 2.00 | 48.0, 52.0 | +5.00 |" in md
+    assert "| TKRE | 55.00 ± 2.00 | 48.0, 52.0 |\n" in md
     assert out.with_suffix(".png").stat().st_size > 1000
     assert json.loads(out.with_suffix(".json").read_text()) == summary
     assert summary["episodic"]["(a) as is"]["5-1"]["accuracy"] == 0.5
