@@ -45,11 +45,12 @@ bench: data
 
 # The README's pre-training experiment on FewRel val (the test) with the settings chosen by
 # `make pretrain-validation`: (a) MiniLM as is, (b) + MSLM, (c) + MSLM + label-anchored SCL,
-# (c') + MSLM + the paper's learned-anchor SCL, (d) meta-training, (e) (c) then (d), 3 seeds per
-# trained row; then Wiki80 and SemEval K=8 fine-tuning (5 seeds), plain and after (c) of seed 0.
+# (c') + MSLM + the paper's learned-anchor SCL, one row per single change from (c), (d) meta-training,
+# (e) (c) then (d), 3 seeds per trained row; then Wiki80 and SemEval K=8 fine-tuning (5 seeds), plain
+# and after (c) of seed 0.
 # Models are trained under runs/experiment/; each finished evaluation's results.json is kept in
 # docs/results/pretrain_experiment_runs/ (committed), so an interrupted `make experiment` goes on
-# where it stopped, on this machine or a fresh clone. About 8 hours on 2 CPU cores.
+# where it stopped, on this machine or a fresh clone. About 14 hours on 2 CPU cores.
 X := runs/experiment
 XR := docs/results/pretrain_experiment_runs
 EVAL := $(PY) -m jobs.eval --config jobs/configs/eval/experiment.yaml
@@ -88,24 +89,54 @@ $(XR)/finetune-semeval-plain/results.json:
 $(XR)/finetune-semeval-tkre/results.json: $(X)/scl-description-0/$(DONE)
 	$(SEMEVAL) --set model=$(X)/scl-description-0/export --set run_dir=$(X)/finetune-semeval-tkre \
 	    && $(call keep,$(X)/finetune-semeval-tkre)
+# one change each: stage-1 overrides (their stage 2 starts from that stage 1) and stage-2 overrides
+MSLM_no-warmup := --set mslm.head_warmup_steps=0
+MSLM_no-markers := --set markers=false
+MSLM_untied := --set mslm.untie_decoder=true
+MSLM_no-hygiene := --set hygiene=false
+SCL_no-markers := --set markers=false
+SCL_no-hygiene := --set hygiene=false
+SCL_learned := --set scl.anchors=learned --set scl.positive=span
+SCL_span := --set scl.positive=span
+SCL_entity-mask := --set scl.entity_mask=0.7
+# One more FewRel val row per single change from the design (3 seeds each): stage 2 from the seed's
+# design stage 1, or from its own stage 1 where the change is in stage 1 ($(X)/stage1-CHANGE-SEED).
+CHANGES := span entity-mask no-warmup no-markers untied no-hygiene
+CHANGE_span := positive: the relation span
+CHANGE_entity-mask := entity masking p=0.7
+CHANGE_no-warmup := no MSLM head warm-up
+CHANGE_no-markers := no entity markers
+CHANGE_untied := untied MSLM decoder
+CHANGE_no-hygiene := no corpus hygiene
+define single_change  # $(1) the change, $(2) the seed
+$(X)/stage1-$(1)-$(2)/$(DONE):
+	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml $(MSLM_$(1)) --set loop.seed=$(2) --set run_dir=$(X)/stage1-$(1)-$(2)
+$(X)/change-$(1)-$(2)/$(DONE): $(if $(MSLM_$(1)),$(X)/stage1-$(1)-$(2),$(X)/mslm-$(2))/$(DONE)
+	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml $(SCL_$(1)) --set loop.seed=$(2) \
+	    --set init_from=$(if $(MSLM_$(1)),$(X)/stage1-$(1)-$(2),$(X)/mslm-$(2))/export --set run_dir=$(X)/change-$(1)-$(2)
+endef
+$(foreach c,$(CHANGES),$(foreach s,$(SEEDS),$(eval $(call single_change,$(c),$(s)))))
 # A model is not retrained once its evaluation is kept; models are never deleted.
 .SECONDARY:
 seeds = $(subst $(SPACE),$(COMMA),$(strip $(foreach s,$(SEEDS),$(XR)/eval-$(1)-$(s))))
 EXPERIMENT_RUNS := $(XR)/eval-minilm/results.json \
 	$(foreach s,$(SEEDS),$(foreach r,mslm scl-description meta tkre-meta scl-learned,$(XR)/eval-$(r)-$(s)/results.json)) \
-	$(foreach r,wiki80 semeval,$(XR)/finetune-$(r)-tkre/results.json $(XR)/finetune-$(r)-plain/results.json)
+	$(foreach r,wiki80 semeval,$(XR)/finetune-$(r)-tkre/results.json $(XR)/finetune-$(r)-plain/results.json) \
+	$(foreach s,$(SEEDS),$(foreach c,$(CHANGES),$(XR)/eval-change-$(c)-$(s)/results.json))
 experiment: data $(EXPERIMENT_RUNS)
 	$(PY) -m jobs.report --out docs/results/pretrain_experiment \
 	    --title "FewRel val, 1000 frozen episodes per setting, cosine prototypes with descriptions" \
 	    --episodic "(a) MiniLM as is=$(XR)/eval-minilm" --episodic "(b) + MSLM=$(call seeds,mslm)" \
 	    --episodic "(c) + MSLM + SCL, label anchors=$(call seeds,scl-description)" \
 	    --episodic "(c') + MSLM + SCL, learned anchors=$(call seeds,scl-learned)" \
+	    $(foreach c,$(CHANGES),--episodic "(c), $(CHANGE_$(c))=$(call seeds,change-$(c))") \
 	    --episodic "(d) meta-training=$(call seeds,meta)" --episodic "(e) (c), then (d)=$(call seeds,tkre-meta)" \
 	    --finetune "Wiki80, plain=$(XR)/finetune-wiki80-plain" --finetune "Wiki80, after TKRE=$(XR)/finetune-wiki80-tkre" \
 	    --finetune "SemEval, plain=$(XR)/finetune-semeval-plain" \
 	    --finetune "SemEval, after TKRE=$(XR)/finetune-semeval-tkre" \
 	    --paired "(e) (c), then (d) vs (d) meta-training" --paired "(c) + MSLM + SCL, label anchors vs (a) MiniLM as is" \
 	    --paired "(c) + MSLM + SCL, label anchors vs (c') + MSLM + SCL, learned anchors" \
+	    $(foreach c,$(CHANGES),--paired "(c) + MSLM + SCL, label anchors vs (c), $(CHANGE_$(c))") \
 	    --paired "Wiki80, after TKRE vs Wiki80, plain" --paired "SemEval, after TKRE vs SemEval, plain"
 	$(PY) -m jobs.gain --report docs/results/pretrain_experiment.json --demo docs/results/pipeline_demo_bench.json \
 	    --seeds $(SEEDS) --out docs/results/tkre_gain.json
@@ -166,16 +197,6 @@ MSLM_VAL := $(PY) -m jobs.mslm --config jobs/configs/mslm/validation.yaml
 SCL_VAL := $(PY) -m jobs.scl --config jobs/configs/scl/validation.yaml
 PV := runs/pretrain_validation
 PVR := docs/results/pretrain_validation_runs
-# one change each: stage-1 overrides (their stage 2 starts from that stage 1) and stage-2 overrides
-MSLM_no-warmup := --set mslm.head_warmup_steps=0
-MSLM_no-markers := --set markers=false
-MSLM_untied := --set mslm.untie_decoder=true
-MSLM_no-hygiene := --set hygiene=false
-SCL_no-markers := --set markers=false
-SCL_no-hygiene := --set hygiene=false
-SCL_learned := --set scl.anchors=learned --set scl.positive=span
-SCL_span := --set scl.positive=span
-SCL_entity-mask := --set scl.entity_mask=0.7
 PV_ROWS := description learned span entity-mask no-warmup no-markers untied no-hygiene
 PVL_description := TKRE: + MSLM + label-anchored SCL (160 + 160 steps)
 PVL_learned := TKRE with the paper's learned anchors (positive: the relation span)
