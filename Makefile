@@ -108,12 +108,13 @@ CHANGE_no-warmup := no MSLM head warm-up
 CHANGE_no-markers := no entity markers
 CHANGE_untied := untied MSLM decoder
 CHANGE_no-hygiene := no corpus hygiene
+change_stage1 = $(if $(MSLM_$(1)),$(X)/stage1-$(1)-$(2),$(X)/mslm-$(2))
 define single_change  # $(1) the change, $(2) the seed
 $(X)/stage1-$(1)-$(2)/$(DONE):
 	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml $(MSLM_$(1)) --set loop.seed=$(2) --set run_dir=$(X)/stage1-$(1)-$(2)
-$(X)/change-$(1)-$(2)/$(DONE): $(if $(MSLM_$(1)),$(X)/stage1-$(1)-$(2),$(X)/mslm-$(2))/$(DONE)
+$(X)/change-$(1)-$(2)/$(DONE): $(call change_stage1,$(1),$(2))/$(DONE)
 	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml $(SCL_$(1)) --set loop.seed=$(2) \
-	    --set init_from=$(if $(MSLM_$(1)),$(X)/stage1-$(1)-$(2),$(X)/mslm-$(2))/export --set run_dir=$(X)/change-$(1)-$(2)
+	    --set init_from=$(call change_stage1,$(1),$(2))/export --set run_dir=$(X)/change-$(1)-$(2)
 endef
 $(foreach c,$(CHANGES),$(foreach s,$(SEEDS),$(eval $(call single_change,$(c),$(s)))))
 # A model is not retrained once its evaluation is kept; models are never deleted.
