@@ -201,12 +201,7 @@ PVR := docs/results/pretrain_validation_runs
 PV_ROWS := description learned span entity-mask no-warmup no-markers untied no-hygiene
 PVL_description := TKRE: + MSLM + label-anchored SCL (160 + 160 steps)
 PVL_learned := TKRE with the paper's learned anchors (positive: the relation span)
-PVL_span := TKRE, positive: the relation span
-PVL_entity-mask := TKRE, entity masking p=0.7
-PVL_no-warmup := TKRE, no MSLM head warm-up
-PVL_no-markers := TKRE, no entity markers
-PVL_untied := TKRE, untied MSLM decoder
-PVL_no-hygiene := TKRE, no corpus hygiene
+$(foreach c,$(CHANGES),$(eval PVL_$(c) := TKRE, $(CHANGE_$(c))))
 # the stage 1 that row $(1)'s stage 2 starts from: the design's, or its own where the change is in stage 1
 stage1 = $(PV)/mslm$(if $(MSLM_$(1)),-$(1))
 $(PV)/mslm/$(DONE):
