@@ -64,10 +64,12 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], title: str) -> bytes:
     settings = all_settings(episodic)
     width = 0.8 / (len(episodic) + 1)
     fig, ax = plt.subplots(figsize=(3 + 1.6 * len(settings), 4))
+    colors = plt.get_cmap("tab10" if len(episodic) <= 10 else "tab20").colors  # one color per row
     for j, (pooling, by_setting) in enumerate(episodic.items()):
         xs = [i + j * width for i in range(len(settings))]
         ax.bar(xs, [100 * by_setting[s]["accuracy"] if s in by_setting else 0 for s in settings], width,
-               yerr=[100 * by_setting[s]["ci95"] if s in by_setting else 0 for s in settings], capsize=3, label=pooling)
+               yerr=[100 * by_setting[s]["ci95"] if s in by_setting else 0 for s in settings], capsize=3, label=pooling,
+               color=colors[j % len(colors)])
     xs = [i + len(episodic) * width for i in range(len(settings))]
     ax.bar(xs, [PUBLISHED_PROTO_BERT.get(s, 0) for s in settings], width, color="lightgray", label="Proto BERT-base (published)")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(settings))], [f"{s}" for s in settings])
@@ -79,6 +81,6 @@ def plot_episodic(episodic: dict[str, dict[str, dict]], title: str) -> bytes:
     if max(len(label) for label in episodic) <= 10:
         ax.legend(fontsize=8, loc="upper center", ncol=len(episodic) + 1)
     else:  # long labels: below the axes, two columns
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
     fig.tight_layout()
     return png_bytes(fig)
