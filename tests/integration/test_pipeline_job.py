@@ -48,7 +48,7 @@ def counts(read):
             "finetune_seeds": [s["seed"] for s in results["finetune"][0]["per_seed"]]}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: a worker that runs another module between the two would redo it
 def reference(tmp_path_factory):
     """An uninterrupted smoke pipeline in a local folder, and its rerun."""
     run_dir = tmp_path_factory.mktemp("pipeline") / "ref"
