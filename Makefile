@@ -28,9 +28,9 @@ demo: data
 corpus: data
 	$(PY) -m jobs.synth --config jobs/configs/synth/wiki80_k8.yaml
 
-# Two pytest workers: most tests wait on Ray, servers and subprocesses, so two share the 2 cores well
-# (tests that share a module fixture stay together: --dist loadgroup and their xdist_group).
-TEST_WORKERS ?= 2
+# Three pytest workers: most tests wait on Ray, servers and subprocesses (two used 40% of 2 cores),
+# so three share them well (tests that share a fixture stay together: --dist loadgroup and their xdist_group).
+TEST_WORKERS ?= 3
 test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
@@ -41,6 +41,7 @@ test-unit: setup
 bench: data
 	$(PY) benchmarks/episodic_eval.py
 	$(PY) benchmarks/pretrain_throughput.py
+	$(PY) benchmarks/ray_background.py
 	$(PY) benchmarks/predict_throughput.py
 
 # The README's pre-training experiment on FewRel val (the test) with the settings chosen by
