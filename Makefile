@@ -34,7 +34,7 @@ corpus: data
 # together (--dist loadgroup and their xdist_group).
 TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
 
 # The fast tests (no Ray, no subprocess servers): about 1.5 minutes.
 test-unit: setup
