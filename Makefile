@@ -30,8 +30,7 @@ corpus: data
 
 # Two pytest workers: most tests wait on Ray, servers and subprocesses, so two share the 2 cores well
 # (three took longer: 20 min 1 s of tests on a clean clone, against 18 min 26 s of CI in all, install
-# included, for two); tests that share a fixture stay
-# together (--dist loadgroup and their xdist_group).
+# included, for two); tests that share a fixture stay together (--dist loadgroup and their xdist_group).
 TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20

@@ -38,6 +38,14 @@ from tkre.train.model import PretrainModel
 from tkre.train.stage import PretrainConfig, corpus_texts
 
 
+def mslm_config(run_dir: str, steps: int, batch_size: int = 16, max_length: int = 128, model: str = "minilm") -> PretrainConfig:
+    """MSLM on the committed corpus, checkpointing and logging only at the last step."""
+    return PretrainConfig(
+        run_dir=run_dir, corpus=os.path.abspath("corpora/wiki80_k8_smollm2"), data_dir=str(data_dir().resolve()),
+        init_from=model, max_length=max_length,
+        loop=LoopSettings(max_steps=steps, batch_size=batch_size, checkpoint_every=steps, log_every=steps))
+
+
 def plain_tokens_per_s(cfg: PretrainConfig) -> float:
     """The reference: model, AdamW, schedule, a for loop; nothing else."""
     torch.manual_seed(cfg.loop.seed)
@@ -73,12 +81,8 @@ def main() -> None:
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="tkre-bench-") as run_dir:
-        cfg = PretrainConfig(
-            run_dir=run_dir, corpus=os.path.abspath("corpora/wiki80_k8_smollm2"),
-            data_dir=str(data_dir().resolve()), init_from=args.model, max_length=args.max_length,
-            loop=LoopSettings(max_steps=args.steps, batch_size=args.batch_size, checkpoint_every=args.steps,
-                              log_every=args.steps),
-            engine=EngineSettings(kind="deepspeed", zero_stage=args.zero_stage))
+        cfg = mslm_config(run_dir, args.steps, args.batch_size, args.max_length, args.model)
+        cfg.engine = EngineSettings(kind="deepspeed", zero_stage=args.zero_stage)
         cfg.workers.num_workers, cfg.workers.cpus_per_worker, cfg.workers.max_failures = 1, float(cores), 0
         before = plain_tokens_per_s(cfg)
         ray_train = pretrain(cfg, "mslm")["tokens_per_s"]

@@ -23,10 +23,8 @@ import sys
 import tempfile
 import time
 
-from pretrain_throughput import plain_tokens_per_s
+from pretrain_throughput import mslm_config, plain_tokens_per_s
 
-from tkre.data.datasets import data_dir
-from tkre.train.loop import LoopSettings
 from tkre.train.stage import PretrainConfig
 
 # A separate process keeps Ray out of the measured one: a local runtime, or a Ray Train run whose worker sleeps.
@@ -60,9 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=25)
     args = parser.parse_args()
-    cfg = PretrainConfig(run_dir=tempfile.mkdtemp(prefix="tkre-bench-"), corpus=os.path.abspath("corpora/wiki80_k8_smollm2"),
-                         data_dir=str(data_dir().resolve()), init_from="minilm", max_length=128,
-                         loop=LoopSettings(max_steps=args.steps, batch_size=16))
+    cfg = mslm_config(tempfile.mkdtemp(prefix="tkre-bench-"), args.steps)
     measured = {"alone": plain_tokens_per_s(cfg)}
     measured["beside_ray_init"] = beside("ray", cfg)
     measured["beside_idle_ray_train"] = beside("train", cfg)
