@@ -81,22 +81,28 @@ class PretrainModel(nn.Module):
         if self.mslm.head_warmup_steps:  # gradients stop at the head while the loop's step is in the warm-up
             warming = self.training and int(batch.get("step", self.mslm.head_warmup_steps)) < self.mslm.head_warmup_steps
             self.mlm.base_model.requires_grad_(not warming)
-        described = self.scl is not None and self.scl.anchors is None
-        out = self.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
-                       output_hidden_states=self.scl is not None and not described)
+        encoder = self.mlm.base_model
+        masked_hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        mslm = self.masked_lm_loss(masked_hidden, batch["labels"])
         if self.scl is None:
-            return {"loss": out.loss, "mslm": out.loss.detach()}
-        if described:
-            encoder = self.mlm.base_model
+            return {"loss": mslm, "mslm": mslm.detach()}
+        if self.scl.anchors is None:  # description anchors
             hidden = encoder(input_ids=batch["clean_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
             anchor_mask = batch["anchor_attention_mask"]
             anchors = span_mean(encoder(input_ids=batch["anchor_input_ids"], attention_mask=anchor_mask).last_hidden_state,
                                 anchor_mask.bool())
             scl = self.scl(hidden, batch["positive_mask"], batch["negative_mask"], batch["anchor_index"], anchors)
         else:
-            scl = self.scl(out.hidden_states[-1], batch["positive_mask"], batch["negative_mask"], batch["relation_ids"])
-        loss = self.settings.mslm_weight * out.loss + self.settings.scl_weight * scl
-        return {"loss": loss, "mslm": out.loss.detach(), "scl": scl.detach()}
+            scl = self.scl(masked_hidden, batch["positive_mask"], batch["negative_mask"], batch["relation_ids"])
+        loss = self.settings.mslm_weight * mslm + self.settings.scl_weight * scl
+        return {"loss": loss, "mslm": mslm.detach(), "scl": scl.detach()}
+
+    def masked_lm_loss(self, hidden: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the MLM head at the masked positions only (labels -100 elsewhere): the same loss
+        as the Hugging Face model's, without the vocabulary projection of every other token."""
+        picked = labels != -100
+        head = self.mlm.cls if hasattr(self.mlm, "cls") else self.mlm.lm_head  # BERT-style / RoBERTa-style
+        return nn.functional.cross_entropy(head(hidden[picked]), labels[picked])
 
     def export(self, folder: str) -> None:
         """The encoder with its MLM head and tokenizer, as a Hugging Face folder."""
