@@ -26,7 +26,7 @@ from jobs import mslm, scl, synth
 from tkre.config import FieldError, blame, build_config, config_data, config_yaml, job_arguments, positive, within
 from tkre.data.datasets import check_kshot, data_dir
 from tkre.errors import EndpointError, UserError, user_errors
-from tkre.launch.session import run_as_task, stop_ray
+from tkre.launch.session import run_with_resources, stop_ray
 from tkre.models.encoder import resolve_model
 from tkre.report.pipeline import write_pipeline_report
 from tkre.stages import Stage, config_hash, finished, run_stage
@@ -51,7 +51,8 @@ class PipelineConfig:
     scl: scl.Config = field(default_factory=scl.Config)
     eval: eval_job.Config = field(default_factory=eval_job.Config)
     baseline: str | None = None  # also evaluate this encoder (e.g. the one mslm starts from) on the same episodes
-    eval_resources: EvalResources = field(default_factory=EvalResources)  # the Ray task that runs an evaluation
+    # the Ray task that runs an evaluation on a cluster (RAY_ADDRESS); a local run evaluates in its own process
+    eval_resources: EvalResources = field(default_factory=EvalResources)
 
 
 Config = PipelineConfig
@@ -90,14 +91,14 @@ def plan(cfg: Config) -> list[Stage]:
     h_mslm = config_hash(mslm_cfg, HANDED_OVER["mslm"], [h_synth])
     h_scl = config_hash(scl_cfg, HANDED_OVER["scl"], [h_synth, h_mslm])
     res = cfg.eval_resources
-    on_ray = lambda c: run_as_task(evaluation, c, res.cpus, res.gpus)  # noqa: E731
+    evaluate = lambda c: run_with_resources(evaluation, c, res.cpus, res.gpus)  # noqa: E731
     stages = [Stage("synth", synth_cfg, out["synth"], h_synth, synthesis),
               Stage("mslm", mslm_cfg, out["mslm"], h_mslm, mslm.run, clear=True),
               Stage("scl", scl_cfg, out["scl"], h_scl, scl.run, clear=True),
-              Stage("eval", eval_cfg, out["eval"], config_hash(eval_cfg, HANDED_OVER["eval"], [h_scl]), on_ray)]
+              Stage("eval", eval_cfg, out["eval"], config_hash(eval_cfg, HANDED_OVER["eval"], [h_scl]), evaluate)]
     if cfg.baseline:
         baseline = dataclasses.replace(eval_cfg, run_dir=out["baseline"], model=cfg.baseline)
-        stages.append(Stage("baseline", baseline, out["baseline"], config_hash(baseline, ("run_dir", "data_dir"), []), on_ray))
+        stages.append(Stage("baseline", baseline, out["baseline"], config_hash(baseline, ("run_dir", "data_dir"), []), evaluate))
     return stages
 
 

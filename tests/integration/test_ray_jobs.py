@@ -77,6 +77,9 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         workers = json.loads(ray_cli("list", "actors", "--address", api, "--filter", "class_name=RayTrainWorker",
                                      "--detail", "--format", "json"))
         assert len({w["node_id"] for w in workers}) == 2  # one Ray Train worker ran on each node
+        tasks = json.loads(ray_cli("list", "tasks", "--address", api, "--filter", "func_or_class_name=evaluation",
+                                   "--format", "json"))
+        assert [t["state"] for t in tasks] == ["FINISHED"]  # on a cluster the evaluation is a Ray task
     finally:
         for node in reversed(nodes):  # a node started with --block stops its processes on SIGTERM
             node.terminate()

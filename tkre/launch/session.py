@@ -6,11 +6,12 @@ Usage::
 
     init_ray()      # before the first Ray call of a job
     stop_ray()      # at the end of a command, so worker logs end before its summary line
-    run_as_task(evaluate, cfg, cpus=2, gpus=0)   # fn(cfg) on a node with these resources
+    run_with_resources(evaluate, cfg, cpus=2, gpus=0)   # fn(cfg): a Ray task on a cluster, else here
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -29,8 +30,15 @@ def stop_ray() -> None:
         ray.shutdown()
 
 
-def run_as_task(fn, arg, cpus: float, gpus: float):
-    """``fn(arg)`` as a Ray task with these resources (a GPU node on a cluster); returns its result."""
+def run_with_resources(fn, arg, cpus: float, gpus: float):
+    """``fn(arg)`` as a Ray task with these resources on the cluster at ``RAY_ADDRESS`` (a GPU node there);
+    returns its result. Without ``RAY_ADDRESS`` it runs in this process, after the local runtime is
+    stopped: on one machine the task gains nothing, and the runtime's idle daemons and workers slow the
+    compute of a 2-core machine by about 10% (``benchmarks/ray_background.py``). A later Ray call starts
+    the runtime again."""
+    if not os.environ.get("RAY_ADDRESS"):
+        stop_ray()
+        return fn(arg)
     import ray
 
     init_ray()
