@@ -125,22 +125,28 @@ def test_description_anchors_score_unmasked_sentence_means_against_the_encoded_d
         assert model(batch)["scl"].item() == pytest.approx(nn.functional.cross_entropy(logits, own).item(), rel=1e-4)
 
 
-def tiny_roberta(folder):
-    """A small random RoBERTa masked LM with MiniLM's tokenizer (the hub is offline)."""
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM
+def tiny_model(family, folder):
+    """A small random RoBERTa or DistilBERT masked LM with MiniLM's tokenizer (the hub is offline)."""
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForMaskedLM, RobertaConfig, RobertaForMaskedLM
 
     tokenizer = AutoTokenizer.from_pretrained(PretrainModel("minilm").tokenizer.name_or_path)
-    config = RobertaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=37, max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id)
-    RobertaForMaskedLM(config).save_pretrained(folder)
+    if family == "roberta":
+        config = RobertaConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=37, max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id)
+        RobertaForMaskedLM(config).save_pretrained(folder)
+    else:
+        config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, n_layers=1, n_heads=2, hidden_dim=37,
+                                  pad_token_id=tokenizer.pad_token_id)
+        DistilBertForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta"])
-def test_masked_lm_loss_is_the_hugging_face_loss_scored_at_the_masked_positions_only(family, tmp_path):
+@pytest.mark.parametrize("family, head", [("bert", "cls"), ("roberta", "lm_head"), ("distilbert", None)])
+def test_masked_lm_loss_is_the_hugging_face_loss_scored_at_the_masked_positions_only(family, head, tmp_path):
     torch.manual_seed(0)
-    model = PretrainModel("minilm" if family == "bert" else tiny_roberta(tmp_path)).eval()
+    model = PretrainModel("minilm" if family == "bert" else tiny_model(family, tmp_path)).eval()
+    assert model.head_name == head  # None: another head layout, scored by the model's own loss
     batch = batch_for(model)
     assert 0 < int((batch["labels"] != -100).sum()) < batch["labels"].numel()
     expected = model.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]).loss

@@ -62,6 +62,8 @@ class PretrainModel(nn.Module):
             decoder = self.mlm.get_output_embeddings()
             decoder.weight = nn.Parameter(decoder.weight.detach().clone())
             self.mlm.config.tie_word_embeddings = False
+        # the MLM head of BERT-style (cls) and RoBERTa-style (lm_head) models, scored at the masked positions only
+        self.head_name = next((name for name in ("cls", "lm_head") if hasattr(self.mlm, name)), None)
         self.settings = scl
         self.scl = None
         if scl is not None:
@@ -82,8 +84,13 @@ class PretrainModel(nn.Module):
             warming = self.training and int(batch.get("step", self.mslm.head_warmup_steps)) < self.mslm.head_warmup_steps
             self.mlm.base_model.requires_grad_(not warming)
         encoder = self.mlm.base_model
-        masked_hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        mslm = self.masked_lm_loss(masked_hidden, batch["labels"])
+        if self.head_name is None:  # another architecture: its own loss, the head over every position
+            out = self.mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+                           output_hidden_states=True)
+            mslm, masked_hidden = out.loss, out.hidden_states[-1]
+        else:
+            masked_hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            mslm = self.masked_lm_loss(masked_hidden, batch["labels"])
         if self.scl is None:
             return {"loss": mslm, "mslm": mslm.detach()}
         if self.scl.anchors is None:  # description anchors
@@ -101,8 +108,7 @@ class PretrainModel(nn.Module):
         """Cross-entropy of the MLM head at the masked positions only (labels -100 elsewhere): the same loss
         as the Hugging Face model's, without the vocabulary projection of every other token."""
         picked = labels != -100
-        head = self.mlm.cls if hasattr(self.mlm, "cls") else self.mlm.lm_head  # BERT-style / RoBERTa-style
-        return nn.functional.cross_entropy(head(hidden[picked]), labels[picked])
+        return nn.functional.cross_entropy(getattr(self.mlm, self.head_name)(hidden[picked]), labels[picked])
 
     def export(self, folder: str) -> None:
         """The encoder with its MLM head and tokenizer, as a Hugging Face folder."""
