@@ -51,6 +51,15 @@ def test_runtime_env_is_a_ray_runtime_env_without_secrets():
     assert not re.search(r"(?i)secret|password|access_key|api_key", body)
 
 
+@pytest.mark.parametrize("path", ["cluster/runtime_env.yaml", "cluster/kuberay/rayjob-pipeline.yaml"])
+def test_cluster_jobs_get_the_ray_train_settings_a_local_runtime_gets(path):
+    from tkre.launch.session import RUNTIME_ENV_VARS
+
+    config = yaml.safe_load((REPO / path).read_text())
+    env_vars = (yaml.safe_load(config["spec"]["runtimeEnvYAML"]) if "spec" in config else config)["env_vars"]
+    assert RUNTIME_ENV_VARS.items() <= env_vars.items()
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "cluster/kuberay").glob("rayjob-*.yaml")), ids=lambda p: p.name)
 def test_rayjob_manifests_have_what_kuberay_requires(path):
     job = yaml.safe_load(path.read_text())

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,8 +109,11 @@ def test_a_worker_killed_mid_run_is_replaced_and_training_resumes_from_the_last_
     while killed is None and time.time() < deadline and job.poll() is None:
         # once a second checkpoint is being written, the first is registered with Ray Train
         if sum(p.is_dir() for p in (run_dir / "train").glob("checkpoint_*")) >= 2:
-            workers = [pid for pid, args in descendants(job.pid) if "ray::RayTrainWorker" in args]
+            processes = descendants(job.pid)
+            workers = [pid for pid, args in processes if "ray::RayTrainWorker" in args]
             if workers:
+                controller = next(pid for pid, args in processes if "ray::TrainController" in args)
+                environ = Path(f"/proc/{controller}/environ").read_bytes().split(b"\0")
                 os.kill(workers[-1], signal.SIGKILL)
                 killed = workers[-1]
         time.sleep(0.2)
@@ -120,3 +124,5 @@ def test_a_worker_killed_mid_run_is_replaced_and_training_resumes_from_the_last_
     assert summary["step"] == 12
     resumed = [int(s) for s in re.findall(r"\[train\] resumed at step (\d+)", stderr)]
     assert resumed and resumed[0] >= 2 and resumed[0] % 2 == 0  # from a checkpoint, nothing before it repeated
+    # the controller collected the reports at the job's own interval, not Ray Train's 2 s
+    assert b"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S=0.1" in environ
