@@ -2,21 +2,26 @@
 stopped after it without touching any other Ray on the machine (the suite runs tests in parallel).
 
 The runtime env is ``cluster/runtime_env.yaml`` with this machine's data folder; synthesis runs on
-the embedded ``transformers serve`` + SmolLM2, as on a laptop.
+the embedded ``transformers serve`` + SmolLM2, as on a laptop: this is the suite's end-to-end test of
+synthesis through SmolLM2 (the synthesis tests talk to a scripted LLM over HTTP).
 """
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tkre.data.readers import read_tacred
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
@@ -67,9 +72,7 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         assert "succeeded" in logs.lower()
         summary = json.loads(next(line for line in reversed(logs.splitlines()) if line.startswith('{"run_dir"')))
         assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "eval": "ran"}
-        assert "embedded transformers serve" in logs
-        manifest = json.loads((run_dir / "synth" / "manifest.json").read_text())
-        assert manifest["model"] == "smollm2" and manifest["explanations"]["accepted"] > 0
+        check_smollm2_synthesis(run_dir / "synth", logs)
         assert (run_dir / "scl" / "export" / "model.safetensors").is_file()
         assert (run_dir / "report.md").is_file() and (run_dir / "report.png").is_file()
         assert 0 < summary["eval/val/acc_5w1s/marker"] <= 1
@@ -89,6 +92,26 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
                 os.killpg(node.pid, signal.SIGKILL)
     assert not processes_mentioning(temp_dir)  # the cluster is stopped: no raylet, GCS or dashboard of it is left
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def check_smollm2_synthesis(out: Path, logs: str) -> None:
+    """The smoke synthesis (2 relations x 4 support instances, one SCDG request each) ran on the embedded
+    SmolLM2, every candidate is accounted for, and the server was stopped with the stage."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    explanations = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
+    synthetic = read_tacred(out / "synthetic.json")
+    assert manifest["model"] == "smollm2" and manifest["endpoint"] == "embedded transformers serve"
+    assert manifest["support"]["relations"] == 2 and manifest["explanations"]["accepted"] > 0
+    assert manifest["requests"]["edkg"]["done"] == 8 and manifest["requests"]["scdg"]["done"] == 2
+    assert manifest["tokens_out"] > 0 and len(explanations) + sum(manifest["explanations"]["rejects"].values()) == 8
+    relations = set(manifest["synthetic"]["per_relation"])
+    assert len(relations) == 2 and {x["relation"] for x in explanations} <= relations
+    assert {x.relation for x in synthetic} <= relations
+    assert manifest["synthetic"]["candidates"] == len(synthetic) + sum(
+        v for k, v in manifest["rejects"].items() if k not in ("no_instances", "malformed_json", "over_quota"))
+    url = re.search(r"embedded transformers serve on (\S+)/v1", logs).group(1)
+    with pytest.raises(OSError):  # the server was stopped
+        urllib.request.urlopen(f"{url}/health", timeout=2)
 
 
 def alive_nodes(api: str, env: dict) -> int:
