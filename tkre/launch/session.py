@@ -4,7 +4,7 @@
 
 Usage::
 
-    init_ray()      # before the first Ray call of a job (a local runtime gets RUNTIME_ENV_VARS)
+    init_ray()      # before the first Ray call of a job (a local runtime: RUNTIME_ENV_VARS, no dashboard)
     stop_ray()      # at the end of a command, so worker logs end before its summary line
     run_with_resources(evaluate, cfg, cpus=2, gpus=0)   # fn(cfg): a Ray task on a cluster, else here
 """
@@ -24,14 +24,21 @@ RUNTIME_ENV_VARS = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
 
 
 def init_ray() -> None:
-    """Joins ``RAY_ADDRESS`` or starts a local runtime, unless this process already has one."""
+    """Joins ``RAY_ADDRESS`` or starts a local runtime, unless this process already has one.
+
+    A local runtime runs without Ray's dashboard unless ``TKRE_RAY_DASHBOARD=1``: on 2 cores its
+    processes took about 3 CPU-seconds to start and stop, and a 4-step MSLM job 1.2 to 2.7 s longer.
+    """
     import ray
 
-    if not ray.is_initialized():
-        if not os.environ.get("RAY_ADDRESS"):
-            for key, value in RUNTIME_ENV_VARS.items():
-                os.environ.setdefault(key, value)
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
         ray.init(logging_level="warning")
+        return
+    for key, value in RUNTIME_ENV_VARS.items():
+        os.environ.setdefault(key, value)
+    ray.init(logging_level="warning", include_dashboard=os.environ.get("TKRE_RAY_DASHBOARD") == "1")
 
 
 def stop_ray() -> None:
