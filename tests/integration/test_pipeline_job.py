@@ -21,7 +21,10 @@ from tkre.testing import FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = "jobs/configs/pipeline/smoke.yaml"
-SETTINGS = ["synth.llm.model=fake", "synth.llm.timeout_s=10", "mslm.loop.max_steps=8"]
+# mslm checkpoints at steps 4 and 8 (the S3 run is killed between them), scl at its last step only: each
+# checkpoint is about 470 MB (DeepSpeed shards of both ranks and the Hugging Face export) sent through moto
+SETTINGS = ["synth.llm.model=fake", "synth.llm.timeout_s=10", "mslm.loop.max_steps=8", "mslm.loop.checkpoint_every=4",
+            "scl.loop.checkpoint_every=4"]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
