@@ -28,9 +28,9 @@ demo: data
 corpus: data
 	$(PY) -m jobs.synth --config jobs/configs/synth/wiki80_k8.yaml
 
-# Two pytest workers: most tests wait on Ray, servers and subprocesses, so two share the 2 cores well
-# (three took 20 min 1 s of tests on a clean clone; two, 16 min 48 s); tests that share a fixture stay
-# together (--dist loadgroup and their xdist_group; pytest < 9, see pyproject.toml).
+# Two pytest workers: the heavy phases fill the 2 cores (three took 1045 s of tests against 961 s for two,
+# on the same commit); tests that share a fixture stay together (--dist loadgroup and their
+# xdist_group; pytest < 9, see pyproject.toml).
 TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
