@@ -1,8 +1,10 @@
-"""A scripted OpenAI-compatible LLM for the synthesis tests (served by ``tkre.testing``)."""
+"""A scripted OpenAI-compatible LLM for the synthesis tests (served by ``tkre.testing``), and their outputs read back."""
 
 import json
 import re
+from pathlib import Path
 
+from tkre.data.readers import read_tacred
 from tkre.testing import FAULTS
 
 SMOKE = "jobs/configs/synth/smoke.yaml"
@@ -48,3 +50,10 @@ def overrides(output, base_url, relations=3, per_relation=3, **extra):
         "workers.actors": 2, "workers.in_flight": 4, **extra,
     }
     return [f"{k}={v}" for k, v in settings.items()]
+
+
+def read_outputs(output: Path):
+    """``(manifest, explanations, synthetic instances)`` of a synthesis output folder."""
+    manifest = json.loads((output / "manifest.json").read_text())
+    explanations = [json.loads(line) for line in (output / "explanations.jsonl").read_text().splitlines()]
+    return manifest, explanations, read_tacred(output / "synthetic.json")

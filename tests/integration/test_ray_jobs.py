@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tkre.data.readers import read_tacred
+from synth_helpers import read_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
@@ -97,9 +97,7 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
 def check_smollm2_synthesis(out: Path, logs: str) -> None:
     """The smoke synthesis (2 relations x 4 support instances, one SCDG request each) ran on the embedded
     SmolLM2, every candidate is accounted for, and the server was stopped with the stage."""
-    manifest = json.loads((out / "manifest.json").read_text())
-    explanations = [json.loads(line) for line in (out / "explanations.jsonl").read_text().splitlines()]
-    synthetic = read_tacred(out / "synthetic.json")
+    manifest, explanations, synthetic = read_outputs(out)
     assert manifest["model"] == "smollm2" and manifest["endpoint"] == "embedded transformers serve"
     assert manifest["support"]["relations"] == 2 and manifest["explanations"]["accepted"] > 0
     assert manifest["requests"]["edkg"]["done"] == 8 and manifest["requests"]["scdg"]["done"] == 2

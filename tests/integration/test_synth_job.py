@@ -11,18 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from synth_helpers import SMOKE, cycling_faults, fake_llm, overrides
-from tkre.data.readers import read_tacred
+from synth_helpers import SMOKE, cycling_faults, fake_llm, overrides, read_outputs
 from tkre.testing import FAULTS, FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-do-not-leak-4242"
-
-
-def read_outputs(output: Path):
-    manifest = json.loads((output / "manifest.json").read_text())
-    explanations = [json.loads(line) for line in (output / "explanations.jsonl").read_text().splitlines()]
-    return manifest, explanations, read_tacred(output / "synthetic.json")
 
 
 @pytest.fixture(scope="module")
