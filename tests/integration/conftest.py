@@ -1,6 +1,7 @@
-"""Fixtures of the integration tests: a real S3 API (moto's server) on a loopback port."""
+"""Fixtures of the integration tests: free loopback ports, a real S3 API (moto's server) on one, a tiny BERT."""
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -11,9 +12,16 @@ import pytest
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free on every address, below Linux's ephemeral range (32768-60999): a port the kernel hands out for
+    port 0 can be taken by an outgoing connection before the server binds it (a Ray agent failed so)."""
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
 
 
 @pytest.fixture(name="free_port")
@@ -46,3 +54,19 @@ def moto_s3():
     finally:
         server.terminate()
         server.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A 2-layer, 32-wide BERT with a masked-LM head and MiniLM's tokenizer, for tests whose behaviour does not
+    depend on the model's size (the sweeps' stage-1 export, the Ray Jobs pipeline's starting encoder)."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from tkre.models.encoder import resolve_model
+
+    folder = tmp_path_factory.mktemp("tiny")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
+    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

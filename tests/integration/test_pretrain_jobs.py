@@ -38,8 +38,7 @@ def test_mslm_into_s3_then_scl_from_its_s3_export_into_a_folder(tmp_path, moto_s
     done, mslm = job("mslm", "jobs/configs/mslm/smoke.yaml", "run_dir=s3://tkre/runs/mslm",
                      env={**env, "TMPDIR": str(scratch), "RAY_TMPDIR": "/tmp"})
     assert done.returncode == 0, done.stderr[-3000:]
-    ranks = list(scratch.glob("tkre-rank*"))
-    assert len(ranks) == 2 and not [p for d in ranks for p in d.iterdir()]  # workers keep no copy of what they uploaded
+    assert not list(scratch.glob("tkre-rank*"))  # the workers' scratch folders are gone, with what they uploaded
     assert mslm["step"] == 4 and mslm["mslm"] > 0
     assert mslm["export"] == "s3://tkre/runs/mslm/export" and mslm["checkpoint"].startswith("s3://tkre/runs/mslm/train/")
     keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}

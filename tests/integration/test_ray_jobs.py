@@ -3,7 +3,8 @@ stopped after it without touching any other Ray on the machine (the suite runs t
 
 The runtime env is ``cluster/runtime_env.yaml`` with this machine's data folder; synthesis runs on
 the embedded ``transformers serve`` + SmolLM2, as on a laptop: this is the suite's end-to-end test of
-synthesis through SmolLM2 (the synthesis tests talk to a scripted LLM over HTTP).
+synthesis through SmolLM2 (the synthesis tests talk to a scripted LLM over HTTP). MSLM starts from the
+tiny BERT: what is under test is the placement on the cluster, not the encoder (the pipeline tests train MiniLM).
 """
 
 import json
@@ -28,7 +29,7 @@ RAY = str(Path(sys.executable).parent / "ray")
 
 
 @pytest.mark.timeout(1200)
-def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_port):
+def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_port, tiny_model):
     # as a secured cluster runs (the token is ~/.ray/auth_token), from a shell with the project's venv active
     env = {**os.environ, "RAY_AUTH_MODE": "token", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
@@ -68,7 +69,8 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         run_dir = tmp_path / "pipeline"
         logs = ray_cli("job", "submit", "--address", api, "--working-dir", ".", "--runtime-env", str(tmp_path / "runtime_env.yaml"),
                        "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/pipeline/smoke.yaml",
-                       "--set", f"run_dir={run_dir}", "--set", "eval_resources.cpus=1", timeout=900)
+                       "--set", f"run_dir={run_dir}", "--set", f"mslm.init_from={tiny_model}", "--set", "eval_resources.cpus=1",
+                       timeout=900)
         assert "succeeded" in logs.lower()
         summary = json.loads(next(line for line in reversed(logs.splitlines()) if line.startswith('{"run_dir"')))
         assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "eval": "ran"}

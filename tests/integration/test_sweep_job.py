@@ -20,21 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 BASE = "jobs/configs/scl/sweep_smoke.yaml"
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A 2-layer, 32-wide BERT with a masked-LM head and MiniLM's tokenizer: the trials' stage-1 export."""
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
-
-    from tkre.models.encoder import resolve_model
-
-    folder = tmp_path_factory.mktemp("tiny")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("minilm"))
-    BertForMaskedLM(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               intermediate_size=64, max_position_embeddings=128)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 def command(module, *args, sets=()):
     return [sys.executable, "-m", module, *args, *[x for s in sets for x in ("--set", s)]]
 

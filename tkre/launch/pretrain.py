@@ -34,8 +34,12 @@ def worker_loop(loop_config: dict) -> None:
     """One Ray Train worker: the stage on this rank."""
     from tkre.launch.ray_train import RayTrainContext
 
-    train_stage(from_dict(PretrainConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
-                loop_config["heldout"], RayTrainContext())
+    ctx = RayTrainContext()
+    try:
+        train_stage(from_dict(PretrainConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
+                    loop_config["heldout"], ctx)
+    finally:
+        ctx.close()
 
 
 def load_stage(stage: str, path: str, overrides: list[str] = ()) -> PretrainConfig:

@@ -52,6 +52,10 @@ class RayTrainContext:
                          delete_local_checkpoint_after_upload=True)
         shutil.rmtree(os.path.join(self.scratch, "restored"), ignore_errors=True)
 
+    def close(self) -> None:
+        """Removes this rank's scratch folder (checkpoints already uploaded)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
 
 def fit(worker_loop: Callable[[dict], None], loop_config: dict, num_workers: int, use_gpu: bool,
         storage_path: str, name: str, max_failures: int = 0, cpus_per_worker: float = 1.0):
