@@ -143,8 +143,10 @@ def test_output_to_s3_on_a_loopback_moto_server(tmp_path, moto_s3):
 def test_the_embedded_server_answers_concurrent_and_long_prompts_within_its_memory_bounds():
     from concurrent.futures import ThreadPoolExecutor
 
+    import torch
+
     from tkre.synth.client import ChatClient, LLMSettings
-    from tkre.synth.server import EmbeddedServer, smollm2_folder
+    from tkre.synth.server import EmbeddedServer, serve_dtype, smollm2_folder
 
     def peak_rss_gib(pid):  # the high-water mark of the server process
         line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM"))
@@ -160,6 +162,8 @@ def test_the_embedded_server_answers_concurrent_and_long_prompts_within_its_memo
         with ThreadPoolExecutor(4) as pool:
             replies = list(pool.map(ask, prompts))
         peak = peak_rss_gib(server.process.pid)
+        served_as = server.process.args[server.process.args.index("--dtype") + 1]
+    assert served_as == serve_dtype() == ("bfloat16" if torch.cpu._is_avx512_bf16_supported() else "float32")
     assert all(r.text and r.tokens_out > 0 for r in replies) and replies[0].tokens_in > 1024
     # unbounded, transformers sizes the KV cache from free RAM (14 GiB of this machine's 24)
     assert peak < 4, f"transformers serve peaked at {peak:.1f} GiB"

@@ -56,5 +56,5 @@ class Endpoint:
         if self.url is None:
             server = self.stack.enter_context(EmbeddedServer(smollm2_folder()))
             self.url, self.model = server.base_url, server.model
-            print(f"[synth] embedded transformers serve on {server.base_url}", file=sys.stderr)
+            print(f"[synth] embedded transformers serve on {server.base_url} ({server.dtype})", file=sys.stderr)
         return self.url, self.model

@@ -3,7 +3,8 @@
 The package ships a GGUF file; it is converted once into a plain model folder in the cache
 (``$TKRE_CACHE_DIR``, default ``~/.cache/tkre``), which then loads in a fraction of a second,
 with a generation config that samples (requests set the temperature).
-The server runs on a free loopback port with continuous batching and is stopped on exit.
+The server runs on a free loopback port with continuous batching, in bfloat16 where the CPU has it
+natively, and is stopped on exit.
 
 Usage::
 
@@ -73,6 +74,15 @@ def gguf_folder(gguf: Path, folder: Path) -> Path:
     return folder
 
 
+def serve_dtype() -> str:
+    """``bfloat16`` where the CPU computes it natively (AVX512-BF16 or AMX), else ``float32``, the weights' own.
+    On this project's 2-core EPYC the demo's 16 concurrent requests decode 1.4 times as fast in bfloat16."""
+    import torch
+
+    native = torch.cuda.is_available() or torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return "bfloat16" if native else "float32"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,8 +99,8 @@ class EmbeddedServer:
     """
 
     def __init__(self, model: str | Path, startup_timeout_s: float = 300.0, continuous_batching: bool = True,
-                 cache_tokens: int = 16384, max_batch_tokens: int = 2048):
-        self.model, self.startup_timeout_s = str(model), startup_timeout_s
+                 cache_tokens: int = 16384, max_batch_tokens: int = 2048, dtype: str | None = None):
+        self.model, self.startup_timeout_s, self.dtype = str(model), startup_timeout_s, dtype or serve_dtype()
         self.continuous_batching, self.cache_tokens, self.max_batch_tokens = continuous_batching, cache_tokens, max_batch_tokens
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
@@ -99,7 +109,7 @@ class EmbeddedServer:
     def __enter__(self) -> "EmbeddedServer":
         self.log = tempfile.NamedTemporaryFile("w+", prefix="tkre-serve-", suffix=".log", delete=False)
         command = [sys.executable, "-c", "import sys; from transformers.cli.transformers import main; sys.exit(main())",
-                   "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port)]
+                   "serve", self.model, "--host", "127.0.0.1", "--port", str(self.port), "--dtype", self.dtype]
         if self.continuous_batching:
             blocks = -(-self.cache_tokens // CACHE_PAGE_TOKENS)
             command += ["--continuous-batching", "--cb-num-blocks", str(blocks), "--cb-max-batch-tokens", str(self.max_batch_tokens)]
