@@ -99,8 +99,8 @@ class EmbeddedServer:
     """
 
     def __init__(self, model: str | Path, startup_timeout_s: float = 300.0, continuous_batching: bool = True,
-                 cache_tokens: int = 16384, max_batch_tokens: int = 2048, dtype: str | None = None):
-        self.model, self.startup_timeout_s, self.dtype = str(model), startup_timeout_s, dtype or serve_dtype()
+                 cache_tokens: int = 16384, max_batch_tokens: int = 2048):
+        self.model, self.startup_timeout_s, self.dtype = str(model), startup_timeout_s, serve_dtype()
         self.continuous_batching, self.cache_tokens, self.max_batch_tokens = continuous_batching, cache_tokens, max_batch_tokens
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
