@@ -1,7 +1,6 @@
 """Fixtures of the integration tests: free loopback ports, a real S3 API (moto's server) on one, a tiny BERT."""
 
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -12,16 +11,9 @@ import pytest
 
 
 def free_port() -> int:
-    """A port free on every address, below Linux's ephemeral range (32768-60999): a port the kernel hands out for
-    port 0 can be taken by an outgoing connection before the server binds it (a Ray agent failed so)."""
-    while True:
-        port = random.randrange(20000, 32768)
-        with socket.socket() as s:
-            try:
-                s.bind(("", port))
-            except OSError:
-                continue
-            return port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(name="free_port")
