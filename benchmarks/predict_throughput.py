@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from tkre.data.datasets import load_split
+from tkre.data.datasets import load_split, relation_schemas
 from tkre.data.records import instance_record
-from tkre.data.schemas import relation_schemas
 from tkre.launch.session import init_ray, stop_ray
 from tkre.predict.batch import BatchSettings, Predictor, predict_on_ray
 from tkre.predict.fewshot import FewShotRelationClassifier

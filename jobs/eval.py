@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 from tkre.config import FieldError, config_yaml, data_arguments, load_config
-from tkre.data.datasets import check_kshot, limit_per_relation, load_split, read_data_file
+from tkre.data.datasets import check_kshot, limit_per_relation, load_split, read_data_file, relation_schemas
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
-from tkre.data.schemas import Schemas, relation_schemas
+from tkre.data.schemas import Schemas
+from tkre.data.splits import validation_relations
 from tkre.errors import user_errors
 from tkre.eval.config import EpisodicConfig, EvalConfig, parse_setting
 from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.finetune import finetune_seeds
-from tkre.eval.validation import validation_relations
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
@@ -64,7 +64,7 @@ def sample_or_replay(cfg: Config) -> tuple[list, dict[str, list]]:
     data = read_data_file(ep.data, ep.data_format) if ep.data else load_split(ep.dataset, ep.split, cfg.data_dir)
     instances = limit_per_relation(data, ep.limit_per_relation)
     if ep.relations == "validation":
-        keep = set(validation_relations(cfg.data_dir))
+        keep = set(validation_relations(root=cfg.data_dir))
         instances = [x for x in instances if x.relation in keep]
     episode_sets = {}
     for setting in ep.settings:

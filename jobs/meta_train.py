@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from tkre.config import FieldError, at_least, data_arguments, fraction, load_config, one_of, positive, save_config
-from tkre.data.datasets import read_data_file, wiki80_disjoint_from_fewrel_val
+from tkre.data.datasets import read_data_file, relation_schemas
 from tkre.data.episodes import sample_episodes
-from tkre.data.schemas import relation_schemas
+from tkre.data.splits import validation_relations, wiki80_disjoint_from_fewrel_val
 from tkre.errors import user_errors
 from tkre.eval.prototype import METRICS
-from tkre.eval.validation import ValidationConfig, Validator, validation_relations
+from tkre.eval.validation import ValidationConfig, Validator
 from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
 from tkre.storage import CONFIG, EXPORT, METRICS as METRICS_FILE, open_storage
@@ -78,7 +78,7 @@ def load(path: str, overrides: list[str] = ()) -> Config:
 def training_data(cfg: Config) -> tuple[list, list[str]]:
     """The Wiki80 instances meta-training reads (FewRel val relations dropped), or those of ``data`` (a
     user's file); without the validation relations when ``exclude_validation``; and those relations."""
-    held_out = validation_relations(cfg.data_dir, cfg.val) if cfg.exclude_validation else []
+    held_out = validation_relations(cfg.val, cfg.data_dir) if cfg.exclude_validation else []
     if cfg.data:
         return [x for x in read_data_file(cfg.data, cfg.data_format) if x.relation not in held_out], held_out
     instances = []

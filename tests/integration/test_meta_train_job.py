@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from jobs.meta_train import main
-from tkre.data.datasets import fewrel_val_relation_names
+from tkre.data.splits import fewrel_val_relation_names
 from tkre.models.encoder import RelationEncoder, resolve_model
 
 
@@ -38,7 +38,7 @@ def test_meta_training_exports_an_encoder_and_a_rerun_resumes_from_its_checkpoin
 
 
 def test_training_relations_exclude_every_fewrel_val_relation():
-    from tkre.data.datasets import wiki80_disjoint_from_fewrel_val
+    from tkre.data.splits import wiki80_disjoint_from_fewrel_val
 
     instances = wiki80_disjoint_from_fewrel_val("dev")[0] + wiki80_disjoint_from_fewrel_val("test")[0]
     assert not {x.relation for x in instances} & fewrel_val_relation_names()
@@ -60,7 +60,7 @@ def test_tkre_meta_train_names_what_cannot_work_and_writes_nothing(tmp_path, cap
 
 
 def test_meta_training_with_descriptions_leaves_the_validation_relations_out_and_scores_them(tmp_path, capsys):
-    from tkre.eval.validation import validation_relations
+    from tkre.data.splits import validation_relations
 
     run_dir = tmp_path / "proto"
     summary = main(["--config", "jobs/configs/meta_train/smoke.yaml", "--set", f"run_dir={run_dir}",

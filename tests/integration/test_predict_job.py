@@ -38,7 +38,7 @@ def files(tmp_path_factory, data_dir):
 
 
 def fewrel_texts(data_dir):
-    from tkre.data.schemas import relation_schemas
+    from tkre.data.datasets import relation_schemas
 
     return {r: s.text for r, s in relation_schemas(RELATIONS, "fewrel", data_dir).items()}
 

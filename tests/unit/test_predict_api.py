@@ -1,8 +1,7 @@
 import pytest
 
-from tkre.data.datasets import limit_per_relation, load_split
+from tkre.data.datasets import limit_per_relation, load_split, relation_schemas
 from tkre.data.episodes import sample_episodes
-from tkre.data.schemas import relation_schemas
 from tkre.errors import ConfigError, DataError
 from tkre.eval.episodic import evaluate_episodes
 from tkre.predict.fewshot import FewShotRelationClassifier, InferenceSettings

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from tkre.data.datasets import load_split
+from tkre.data.datasets import load_split, relation_schemas
 from tkre.data.readers import read_label_map
-from tkre.data.schemas import RelationSchema, key_as_words, relation_schemas, with_entity_types
+from tkre.data.schemas import RelationSchema, key_as_words, with_entity_types
 from tkre.errors import DataError, DataMissing
 
 

@@ -1,11 +1,5 @@
-from tkre.data.datasets import (
-    fewrel_val_relation_names,
-    load_kshot,
-    load_split,
-    sample_kshot,
-    sentence_key,
-    wiki80_disjoint_from_fewrel_val,
-)
+from tkre.data.datasets import load_kshot, load_split, sample_kshot
+from tkre.data.splits import fewrel_val_relation_names, sentence_key, wiki80_disjoint_from_fewrel_val
 from tkre.data.readers import read_pid2name
 
 
@@ -47,15 +41,15 @@ def test_wiki80_kshot_uses_shipped_splits(data_dir):
 def test_a_support_set_disjoint_from_evaluation_leaves_out_fewrel_val_and_the_validation_relations(data_dir):
     import pytest
 
-    from tkre.data.datasets import kshot_support
+    from tkre.data.splits import kshot_support
     from tkre.errors import ConfigError
-    from tkre.eval.validation import validation_relations
+    from tkre.data.splits import validation_relations
 
     task = load_kshot("wiki80", 8, 42, data_dir)
     wide = {x.relation for x in kshot_support(task, "disjoint_from_fewrel_val", root=data_dir)}
     narrow = {x.relation for x in kshot_support(task, "disjoint_from_evaluation", root=data_dir)}
     assert len(wide) == 64 and len(narrow) == 48
-    assert narrow == wide - set(validation_relations(data_dir))
+    assert narrow == wide - set(validation_relations(root=data_dir))
     first = kshot_support(task, "disjoint_from_evaluation", max_relations=16, max_per_relation=4, root=data_dir)
     assert len(first) == 64 and {x.relation for x in first} == set(sorted(narrow)[:16])
     with pytest.raises(ConfigError, match="support.relations: expected one of"):

@@ -35,7 +35,7 @@ def test_several_instances_per_request_ask_for_a_list_and_its_schema():
 
 def test_synthesis_reads_the_schema_source_the_evaluation_reads(tmp_path, data_dir):
     from tkre.config import load_config
-    from tkre.data.schemas import relation_schemas
+    from tkre.data.datasets import relation_schemas
     from tkre.synth.config import SynthConfig
     from tkre.synth.corpus import load_support
 

@@ -1,22 +1,23 @@
-"""Episodic validation: a seeded hold-out of corpus relations, frozen episodes, the live backbone scored as is."""
+"""Episodic validation: a seeded hold-out of Wiki80 relations, frozen episodes, the live backbone scored as is."""
 
 import pytest
 import torch
 
 from tkre.data.datasets import load_split
-from tkre.eval.validation import ValidationConfig, Validator, heldout_relations
+from tkre.data.splits import HoldoutSettings, heldout_relations
+from tkre.eval.validation import ValidationConfig, Validator
 from tkre.models.encoder import RelationEncoder
 
 RELATIONS = ["country", "director", "genre", "league", "location", "occupation", "publisher", "sibling"]
 
 
 def test_the_hold_out_is_seeded_and_ignores_input_order():
-    first = heldout_relations(RELATIONS * 3, 3, seed=0)
-    assert first == heldout_relations(list(reversed(RELATIONS)), 3, seed=0)
+    first = heldout_relations(RELATIONS * 3, HoldoutSettings(3, 0))
+    assert first == heldout_relations(list(reversed(RELATIONS)), HoldoutSettings(3, 0))
     assert len(first) == 3 and set(first) <= set(RELATIONS) and first == sorted(first)
-    assert heldout_relations(RELATIONS, 3, seed=1) != first
+    assert heldout_relations(RELATIONS, HoldoutSettings(3, 1)) != first
     with pytest.raises(ValueError, match="val.holdout: expected 0 < holdout < 8"):
-        heldout_relations(RELATIONS, 8, seed=0)
+        heldout_relations(RELATIONS, HoldoutSettings(8, 0))
 
 
 def test_a_test_split_is_refused_before_anything_is_read():
@@ -51,8 +52,7 @@ def test_held_out_relations_missing_from_the_split_name_the_file(data_dir):
 
 
 def test_validation_relations_are_the_sweeps_held_out_corpus_relations_and_unseen_by_fewrel_val():
-    from tkre.data.datasets import fewrel_val_relation_names
-    from tkre.eval.validation import validation_relations
+    from tkre.data.splits import fewrel_val_relation_names, validation_relations
     from tkre.train.stage import PretrainConfig, corpus_texts
 
     cfg = PretrainConfig(corpus="corpora/wiki80_k8_smollm2", val=ValidationConfig())

@@ -1,13 +1,21 @@
-"""Named datasets under ``TKRE_DATA_DIR``, K-shot splits and relation-disjoint splits.
+"""The dataset registry: one entry per named dataset under ``TKRE_DATA_DIR``, and what reads through it.
 
-Layout (what ``tkre data fetch`` writes): ``fewrel/{val_wiki,pid2name}.json``,
+An entry names the split files, the reader, the no-relation label, the schema source and the K-shot
+policy; loading splits, K-shot tasks and relation schemas, synthesis, eval, fine-tuning,
+meta-training and predict all look datasets up here. A new dataset is one reader and one
+``register(Dataset(...))`` (see docs/README.md, "Where things go").
+
+Layout of the built-in ones (what ``tkre data fetch`` writes): ``fewrel/{val_wiki,pid2name}.json``,
 ``wiki80/{dev,test,rel2id}.json``, ``wiki80/k-shot/K-SEED/{train,dev}.json``,
-``semeval/{train,dev,test}.txt`` and ``semeval/rel2id.json``.
+``semeval/{train,dev,test}.txt`` and ``semeval/rel2id.json``. A user's own file (FewRel, TACRED or
+SemEval format, or user records) reads through ``read_data_file``, its format inferred or given.
 
-A user's own file (FewRel, TACRED or SemEval format, or user records) reads through
-``read_data_file``, its format inferred from its shape or given.
+Usage::
 
-Usage: ``instances = load_split("fewrel", "val")``; ``read_data_file("pubmed.json")`` (FewRel 2.0's format)
+    instances = load_split("fewrel", "val")
+    task = load_kshot("semeval", k=8, seed=13)               # the entry's K-shot policy
+    schemas = relation_schemas(["P931"], "fewrel")           # the entry's schema source, or a file
+    register(Dataset("toy", {"train": "toy/train.jsonl"}, read_toy, kshot="sampled"))
 """
 
 from __future__ import annotations
@@ -16,17 +24,85 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from tkre.data.instance import RelationInstance, group_by_relation
-from tkre.data.readers import read_fewrel, read_label_map, read_pid2name, read_semeval, read_tacred
+from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_tacred
+from tkre.data.schemas import (RelationSchema, Schemas, key_as_words, pid2name_schemas, read_schema_file,
+                               semeval_schemas)
 from tkre.errors import ConfigError, DataMissing
 
-DATASETS = ("fewrel", "wiki80", "semeval")
 FILE_FORMATS = ("fewrel", "tacred", "semeval", "records")  # a user's own data file (read_data_file)
-NO_RELATION = {"fewrel": None, "wiki80": None, "semeval": "Other"}
-WIKI80_SEEDS = (13, 21, 42, 87, 100)
+KSHOT_POLICIES = ("shipped", "sampled")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One named dataset: where its splits are and how to read them, label it and few-shot it.
+
+    ``kshot``: ``shipped`` reads ``<kshot_folder>/K-SEED/{train,dev}`` (in the split reader's format)
+    and tests on ``test``; ``sampled`` draws K train and K other dev instances per relation from
+    ``train`` with the seed; None: no K-shot tasks. ``labels``: a ``rel2id.json`` under the data
+    folder, or None for the sorted relations of ``train``. ``schemas``: the relation schemas the
+    dataset's own files give (called with the data folder), or None for every key as words.
+    """
+
+    name: str
+    files: dict[str, str]  # split -> file under the data folder
+    reader: Callable[[Path], list[RelationInstance]]
+    no_relation: str | None = None  # excluded from micro-F1
+    schemas: Callable[[Path], dict[str, RelationSchema]] | None = None
+    kshot: str | None = None
+    kshot_folder: str | None = None
+    kshot_seeds: tuple[int, ...] = ()  # the shipped seeds, for the error that lists them
+    labels: str | None = None
+
+    def __post_init__(self):
+        if self.kshot not in (None, *KSHOT_POLICIES):
+            raise ValueError(f"dataset {self.name}: kshot must be one of {KSHOT_POLICIES} or None, got {self.kshot!r}")
+
+
+DATASETS: dict[str, Dataset] = {}
+
+
+def register(dataset: Dataset) -> Dataset:
+    """Adds (or replaces) a registry entry; returns it."""
+    DATASETS[dataset.name] = dataset
+    return dataset
+
+
+def dataset(name: str) -> Dataset:
+    """The registry entry of ``name``; ``ConfigError`` naming the known ones otherwise."""
+    if name not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+def unknown_dataset(name: str) -> str | None:
+    """A config rule (``tkre.config.checked``): the problem with ``name`` as a dataset, or None."""
+    return None if name in DATASETS else f"must be one of {', '.join(DATASETS)}, got {name!r}"
+
+
+def unknown_kshot_dataset(name: str) -> str | None:
+    """A config rule: the problem with ``name`` as a dataset with K-shot tasks, or None."""
+    with_kshot = [n for n, d in DATASETS.items() if d.kshot]
+    return None if name in with_kshot else f"must be one of {', '.join(with_kshot)} (datasets with K-shot tasks), got {name!r}"
+
+
+def _pid2name(by: str) -> Callable[[Path], dict[str, RelationSchema]]:
+    return lambda root: pid2name_schemas(root / "fewrel" / "pid2name.json", by)
+
+
+register(Dataset("fewrel", {"train": "fewrel/train_wiki.json", "val": "fewrel/val_wiki.json"}, read_fewrel,
+                 schemas=_pid2name("pid")))
+register(Dataset("wiki80", {"train": "wiki80/train.json", "dev": "wiki80/dev.json", "val": "wiki80/dev.json",
+                            "test": "wiki80/test.json"}, read_tacred, schemas=_pid2name("name"), kshot="shipped",
+                 kshot_folder="wiki80/k-shot", kshot_seeds=(13, 21, 42, 87, 100), labels="wiki80/rel2id.json"))
+register(Dataset("semeval", {"train": "semeval/train.txt", "dev": "semeval/dev.txt", "val": "semeval/dev.txt",
+                             "test": "semeval/test.txt"}, read_semeval, no_relation="Other",
+                 schemas=lambda root: semeval_schemas(), kshot="sampled", labels="semeval/rel2id.json"))
 
 
 def data_dir(path: str | Path | None = None) -> Path:
@@ -40,32 +116,21 @@ def data_dir(path: str | Path | None = None) -> Path:
     return root
 
 
-def split_path(dataset: str, split: str, root: Path) -> Path:
-    """The file of one split of a named dataset."""
-    files = {
-        "fewrel": {"train": "fewrel/train_wiki.json", "val": "fewrel/val_wiki.json"},
-        "wiki80": {"train": "wiki80/train.json", "dev": "wiki80/dev.json", "val": "wiki80/dev.json", "test": "wiki80/test.json"},
-        "semeval": {"train": "semeval/train.txt", "dev": "semeval/dev.txt", "val": "semeval/dev.txt", "test": "semeval/test.txt"},
-    }
-    if dataset not in files:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    if split not in files[dataset]:
-        raise ConfigError(f"dataset {dataset!r} has no split {split!r}; choose one of {', '.join(files[dataset])}")
-    path = root / files[dataset][split]
+def split_path(name: str, split: str, root: Path) -> Path:
+    """The file of one split of a registered dataset."""
+    entry = dataset(name)
+    if split not in entry.files:
+        raise ConfigError(f"dataset {name!r} has no split {split!r}; choose one of {', '.join(entry.files)}")
+    path = root / entry.files[split]
     if not path.is_file():
         raise DataMissing(f"{path} not found: run `tkre data fetch --dest {root}`")
     return path
 
 
-def read_any(dataset: str, path: Path) -> list[RelationInstance]:
-    reader = {"fewrel": read_fewrel, "wiki80": read_tacred, "semeval": read_semeval}[dataset]
-    return reader(path)
-
-
-def load_split(dataset: str, split: str, root: str | Path | None = None) -> list[RelationInstance]:
-    """All instances of ``dataset``'s ``split``, in file order."""
+def load_split(name: str, split: str, root: str | Path | None = None) -> list[RelationInstance]:
+    """All instances of dataset ``name``'s ``split``, in file order."""
     root = data_dir(root)
-    return read_any(dataset, split_path(dataset, split, root))
+    return dataset(name).reader(split_path(name, split, root))
 
 
 def file_format(path: str | Path) -> str:
@@ -138,101 +203,70 @@ def sample_kshot(instances: list[RelationInstance], k: int, seed: int, exclude: 
     return chosen
 
 
-def check_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) -> None:
+def _kshot_entry(name: str) -> Dataset:
+    entry = dataset(name)
+    if entry.kshot is None:
+        with_kshot = ", ".join(n for n, d in DATASETS.items() if d.kshot)
+        raise ConfigError(f"K-shot fine-tuning supports {with_kshot}, not {name!r}")
+    return entry
+
+
+def _shipped_folder(entry: Dataset, k: int, seed: int, root: Path) -> Path:
+    folder = root / entry.kshot_folder / f"{k}-{seed}"
+    if not folder.is_dir():
+        seeds = f" and seeds {entry.kshot_seeds}" if entry.kshot_seeds else ""
+        raise DataMissing(f"{folder} not found: {entry.name} ships K-shot splits as K-SEED folders{seeds}")
+    return folder
+
+
+def check_kshot(name: str, k: int, seed: int, root: str | Path | None = None) -> None:
     """Fails like ``load_kshot`` when the split is not there, without reading it."""
-    if dataset == "wiki80":
-        folder = data_dir(root) / "wiki80" / "k-shot" / f"{k}-{seed}"
-        if not folder.is_dir():
-            raise DataMissing(f"{folder} not found: Wiki80 ships K in 8/16/32 and seeds {WIKI80_SEEDS}")
+    entry, root = _kshot_entry(name), data_dir(root)
+    if entry.kshot == "shipped":
+        _shipped_folder(entry, k, seed, root)
     else:
-        split_path(dataset, "train", data_dir(root))
+        split_path(name, "train", root)
 
 
-def load_kshot(dataset: str, k: int, seed: int, root: str | Path | None = None) -> KShotTask:
-    """Wiki80: the shipped ``k-shot/K-SEED`` splits; SemEval: K train + K dev per class sampled from train."""
-    root = data_dir(root)
-    if dataset == "wiki80":
-        folder = root / "wiki80" / "k-shot" / f"{k}-{seed}"
-        if not folder.is_dir():
-            raise DataMissing(f"{folder} not found: Wiki80 ships K in 8/16/32 and seeds {WIKI80_SEEDS}")
-        train, dev = read_tacred(folder / "train.json"), read_tacred(folder / "dev.json")
-        test = load_split("wiki80", "test", root)
-        label_file = root / "wiki80" / "rel2id.json"
-    elif dataset == "semeval":
-        pool = load_split("semeval", "train", root)
+def load_kshot(name: str, k: int, seed: int, root: str | Path | None = None) -> KShotTask:
+    """The K-shot task of dataset ``name`` under its policy (``Dataset.kshot``), tested on its test split."""
+    entry, root = _kshot_entry(name), data_dir(root)
+    if entry.kshot == "shipped":
+        folder = _shipped_folder(entry, k, seed, root)
+        suffix = Path(entry.files["test"]).suffix
+        train, dev = entry.reader(folder / f"train{suffix}"), entry.reader(folder / f"dev{suffix}")
+    else:
+        pool = load_split(name, "train", root)
         train_ids = sample_kshot(pool, k, seed)
         dev_ids = sample_kshot(pool, k, seed, exclude=set(train_ids))
         train, dev = [pool[i] for i in train_ids], [pool[i] for i in dev_ids]
-        test = load_split("semeval", "test", root)
-        label_file = root / "semeval" / "rel2id.json"
+    test = load_split(name, "test", root)
+    if entry.labels:
+        label_file = root / entry.labels
+        label2id = read_label_map(label_file)
     else:
-        raise ConfigError(f"K-shot fine-tuning supports wiki80 and semeval, not {dataset!r}")
-    label2id = read_label_map(label_file)
-    for name, part in (("train", train), ("dev", dev), ("test", test)):
+        label_file = f"the relations of {name} train"
+        label2id = {r: i for i, r in enumerate(sorted({x.relation for x in load_split(name, "train", root)}))}
+    for part_name, part in (("train", train), ("dev", dev), ("test", test)):
         unknown = sorted({x.relation for x in part} - set(label2id))
         if unknown:
-            raise ConfigError(f"{dataset} {name}: relations {unknown} are not in {label_file}")
-    return KShotTask(train, dev, test, label2id, NO_RELATION[dataset])
+            raise ConfigError(f"{name} {part_name}: relations {unknown} are not in {label_file}")
+    return KShotTask(train, dev, test, label2id, entry.no_relation)
 
 
-SUPPORT_RELATIONS = ("disjoint_from_fewrel_val", "disjoint_from_evaluation", "all")
+def read_schema_source(source: str, root: str | Path | None = None) -> dict[str, RelationSchema]:
+    """Every schema a source knows: a registered dataset's own (none: {}) or a user's ``.json``/``.yaml`` file."""
+    if source in DATASETS:
+        entry = DATASETS[source]
+        return entry.schemas(data_dir(root)) if entry.schemas else {}
+    if Path(source).suffix in (".json", ".yaml", ".yml"):
+        return read_schema_file(source)
+    raise ConfigError(f"schema {source!r}: expected one of {', '.join(DATASETS)} or a .json/.yaml file")
 
 
-def kshot_support(task: KShotTask, relations: str = "all", max_relations: int | None = None,
-                  max_per_relation: int | None = None, root: str | Path | None = None) -> list[RelationInstance]:
-    """The support set that synthesis explains and pre-training reads: ``task.train`` of the chosen relations.
-
-    ``relations`` is ``all``, ``disjoint_from_fewrel_val`` or ``disjoint_from_evaluation`` (also without
-    the 16 Wiki80 validation relations, so settings chosen on them stay clean); the first
-    ``max_relations`` names in sorted order are kept, then the first ``max_per_relation`` instances of each.
-    """
-    if relations not in SUPPORT_RELATIONS:
-        raise ConfigError(f"support.relations: expected one of {', '.join(SUPPORT_RELATIONS)}, got {relations!r}")
-    held_out = fewrel_val_relation_names(root) if relations != "all" else set()
-    if relations == "disjoint_from_evaluation":
-        from tkre.eval.validation import validation_relations
-
-        held_out |= set(validation_relations(root))
-    names = set(sorted({x.relation for x in task.train} - held_out)[:max_relations])
-    return limit_per_relation([x for x in task.train if x.relation in names], max_per_relation)
-
-
-def fewrel_val_relation_names(root: str | Path | None = None) -> set[str]:
-    """Names (through ``pid2name.json``) of the FewRel validation relations."""
-    root = data_dir(root)
-    pid2name = read_pid2name(root / "fewrel" / "pid2name.json")
-    pids = {x.relation for x in read_fewrel(split_path("fewrel", "val", root))}
-    missing = sorted(pids - set(pid2name))
-    if missing:
-        raise ConfigError(f"{root / 'fewrel' / 'pid2name.json'}: no name for relations {missing}")
-    return {pid2name[p][0] for p in pids}
-
-
-def sentence_key(inst: RelationInstance) -> str:
-    return " ".join(inst.tokens).lower()
-
-
-def disjoint_from(
-    instances: list[RelationInstance], held_out: list[RelationInstance], held_out_relations: set[str]
-) -> tuple[list[RelationInstance], dict[str, int]]:
-    """Drops every instance of a held-out relation and every sentence that also occurs in ``held_out``."""
-    sentences = {sentence_key(x) for x in held_out}
-    kept, dropped = [], {"held_out_relation": 0, "held_out_sentence": 0}
-    for inst in instances:
-        if inst.relation in held_out_relations:
-            dropped["held_out_relation"] += 1
-        elif sentence_key(inst) in sentences:
-            dropped["held_out_sentence"] += 1
-        else:
-            kept.append(inst)
-    return kept, dropped
-
-
-def wiki80_disjoint_from_fewrel_val(split: str = "dev", root: str | Path | None = None):
-    """Wiki80 ``split`` minus the 16 FewRel validation relations (and any FewRel val sentence).
-
-    Returns ``(instances, dropped_counts)``; the remaining 64 relations are disjoint from FewRel val.
-    """
-    root = data_dir(root)
-    held_out = load_split("fewrel", "val", root)
-    return disjoint_from(load_split("wiki80", split, root), held_out, fewrel_val_relation_names(root))
+def relation_schemas(relations, source: str, root: str | Path | None = None) -> Schemas:
+    """The schema of each relation from ``source``; a relation it lacks gets its key as words."""
+    known = read_schema_source(source, root)
+    fallback = [r for r in set(relations) if r not in known]
+    schemas = {r: known.get(r) or RelationSchema(key_as_words(r)) for r in sorted(set(relations))}
+    return Schemas(schemas, source, fallback)

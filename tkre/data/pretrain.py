@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from tkre.data.instance import RelationInstance
 from tkre.data.quality import entity_problem, explanation_problem
 from tkre.data.readers import tacred_instances
+from tkre.data.splits import SupportConfig, support_instances
 from tkre.errors import DataError
 from tkre.storage import CONFIG, open_storage
 
@@ -144,21 +145,16 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
     return texts
 
 
-def _support_config(synthesis: SynthesisOutput) -> dict:
+def synthesis_support(synthesis: SynthesisOutput) -> SupportConfig:
+    """The support record of a synthesis output (its ``config.yaml``'s ``support``), typed and checked."""
     import yaml
 
-    return (yaml.safe_load(synthesis.config_yaml) or {}).get("support", {})
+    from tkre.config import from_dict
 
-
-def dataset_of(synthesis: SynthesisOutput) -> str:
-    """The dataset whose support set the synthesis explained (and whose relation schemas it used)."""
-    return _support_config(synthesis).get("dataset", "wiki80")
+    return from_dict(SupportConfig, (yaml.safe_load(synthesis.config_yaml) or {}).get("support") or {},
+                     f"{synthesis.uri}/{CONFIG}: support")
 
 
 def support_of(synthesis: SynthesisOutput, root=None) -> list[RelationInstance]:
-    """The support set named by the synthesis output's own ``config.yaml`` (dataset, K, seed, relations)."""
-    from tkre.data.datasets import kshot_support, load_kshot
-
-    s = _support_config(synthesis)
-    task = load_kshot(s.get("dataset", "wiki80"), s.get("k_shot", 8), s.get("seed", 42), root)
-    return kshot_support(task, s.get("relations", "all"), s.get("max_relations"), s.get("max_per_relation"), root)
+    """The support set the synthesis output explained, rebuilt from its support record."""
+    return support_instances(synthesis_support(synthesis), root)[1]

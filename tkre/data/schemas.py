@@ -1,7 +1,8 @@
 """Relation schemas: relation id -> name, description and (where known) allowed entity types.
 
-One schema source per dataset, read in one place for synthesis prompts, description prototypes and
-meta-training:
+The schema types and the sources they are built from; each registered dataset names its source
+(``tkre.data.datasets``, where ``relation_schemas`` resolves a source for synthesis prompts,
+description prototypes and meta-training):
 
 - ``fewrel``: FewRel's ``pid2name.json``, keyed by Wikidata property id (``P931``);
 - ``wiki80``: the same file keyed by relation name (Wiki80 labels relations by name);
@@ -13,9 +14,10 @@ A relation missing from its source falls back to its key written as words and is
 
 Usage::
 
-    schemas = relation_schemas(["P931", "P4552"], "fewrel")
+    schemas = relation_schemas(["P931", "P4552"], "fewrel")     # tkre.data.datasets
     schemas["P931"].text        # "place served by transport hub: territorial entity or entities served by ..."
     schemas.fallback            # relations that fell back to their key as words
+    read_schema_file("schema.yaml")                              # a user's file
 """
 
 from __future__ import annotations
@@ -27,12 +29,9 @@ from pathlib import Path
 
 import yaml
 
-from tkre.data.datasets import data_dir
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.readers import read_pid2name
-from tkre.errors import ConfigError, DataError, DataMissing
-
-SOURCES = ("fewrel", "wiki80", "semeval")
+from tkre.errors import DataError, DataMissing
 
 
 @dataclass(frozen=True)
@@ -92,6 +91,14 @@ def semeval_schemas() -> dict[str, RelationSchema]:
     return out
 
 
+def pid2name_schemas(path: Path, by: str = "pid") -> dict[str, RelationSchema]:
+    """FewRel's ``pid2name.json`` as schemas keyed by property id (``by="pid"``, FewRel) or by name (Wiki80)."""
+    out = {}
+    for pid, (name, description) in read_pid2name(path).items():
+        out[pid if by == "pid" else name] = RelationSchema(name, "" if description == "No description defined" else description)
+    return out
+
+
 def _types(value, path: Path, relation: str, field: str) -> tuple[str, ...]:
     if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise DataError(path, relation, field, "expected a list of entity type names")
@@ -126,29 +133,6 @@ def read_schema_file(path: str | Path) -> dict[str, RelationSchema]:
                                        _types(entry.get("head_types", []), path, relation, "head_types"),
                                        _types(entry.get("tail_types", []), path, relation, "tail_types"))
     return out
-
-
-def read_schema_source(source: str, root: str | Path | None = None) -> dict[str, RelationSchema]:
-    """Every schema a source knows: a dataset name (``fewrel``, ``wiki80``, ``semeval``) or a user file."""
-    if source == "semeval":
-        return semeval_schemas()
-    if source in ("fewrel", "wiki80"):
-        pid2name = {pid: (name, "" if desc == "No description defined" else desc)
-                    for pid, (name, desc) in read_pid2name(data_dir(root) / "fewrel" / "pid2name.json").items()}
-        if source == "fewrel":
-            return {pid: RelationSchema(name, desc) for pid, (name, desc) in pid2name.items()}
-        return {name: RelationSchema(name, desc) for name, desc in pid2name.values()}
-    if Path(source).suffix in (".json", ".yaml", ".yml"):
-        return read_schema_file(source)
-    raise ConfigError(f"schema {source!r}: expected one of {', '.join(SOURCES)} or a .json/.yaml file")
-
-
-def relation_schemas(relations, source: str, root: str | Path | None = None) -> Schemas:
-    """The schema of each relation from ``source``; a relation it lacks gets its key as words."""
-    known = read_schema_source(source, root)
-    fallback = [r for r in set(relations) if r not in known]
-    schemas = {r: known.get(r) or RelationSchema(key_as_words(r)) for r in sorted(set(relations))}
-    return Schemas(schemas, source, fallback)
 
 
 def with_entity_types(schemas: Schemas, instances: list[RelationInstance]) -> Schemas:

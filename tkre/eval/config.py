@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tkre.config import at_least, checked, one_of, positive
+from tkre.data.datasets import unknown_dataset, unknown_kshot_dataset
 from tkre.eval.finetune import FinetuneConfig
 from tkre.eval.prototype import DESCRIPTIONS, METRICS
 from tkre.models.encoder import POOLINGS
@@ -33,7 +34,7 @@ def _settings_rule(settings: list[str]) -> str | None:
 
 @dataclass
 class EpisodicConfig:
-    dataset: str = "fewrel"
+    dataset: str = checked(unknown_dataset, "fewrel")  # a registered dataset (tkre.data.datasets)
     split: str = "val"
     data: str | None = None  # your own file instead of dataset/split (FewRel, TACRED, SemEval lines or records)
     data_format: str | None = None  # fewrel | tacred | semeval | records (default: inferred from the file)
@@ -59,7 +60,7 @@ class EpisodicConfig:
 
 @dataclass
 class FinetuneRun:
-    dataset: str = one_of("wiki80", ("wiki80", "semeval"))
+    dataset: str = checked(unknown_kshot_dataset, "wiki80")  # a registered dataset with K-shot tasks (tkre.data.datasets)
     k_shot: int = positive(8)
     seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
     limit_per_relation: int | None = positive(None)  # of dev and test, for quick runs

@@ -1,14 +1,14 @@
 """Episodic validation during pre-training: relations held out of the corpus, frozen episodes, live weights.
 
-``val.holdout`` relations of the pre-training corpus (a seeded draw) are removed from pre-training
-and scored on instances of a validation split (default Wiki80 dev) as N-way K-shot episodes for
+The ``val.holdout`` validation relations (``tkre.data.splits.validation_relations``, a seeded draw)
+are removed from pre-training and scored on instances of a validation split (default Wiki80 dev) as N-way K-shot episodes for
 every K in ``val.k_shots``. The episodes are a pure function of the config (seeded), so every
 evaluation of every trial scores the same episodes. A ``test`` split is refused: sweeps select on
 validation only.
 
 Usage::
 
-    heldout = heldout_relations(corpus_relations, 16, seed=0)
+    heldout = validation_relations(ValidationConfig(holdout=16))
     texts = [t for t in texts if t.relation not in heldout]        # held out of pre-training
     validator = Validator(ValidationConfig(holdout=16), heldout, "runs/mslm/export")
     validator(model.mlm.base_model)     # {"val/acc": ..., "val/acc_5w1s": ..., "val/acc_5w5s": ...}
@@ -22,9 +22,9 @@ import numpy as np
 from torch import nn
 
 from tkre.config import at_least, checked, one_of, positive
-from tkre.data.datasets import data_dir, limit_per_relation, load_split, split_path, wiki80_disjoint_from_fewrel_val
+from tkre.data.datasets import data_dir, limit_per_relation, load_split, relation_schemas, split_path
 from tkre.data.episodes import sample_episodes
-from tkre.data.schemas import relation_schemas
+from tkre.data.splits import HoldoutSettings
 from tkre.eval.episodic import evaluate_episode_sets
 from tkre.eval.prototype import DESCRIPTIONS, METRICS
 from tkre.models.encoder import POOLINGS, RelationEncoder
@@ -35,11 +35,11 @@ def _positive_ints(values: list[int]) -> str | None:
 
 
 @dataclass
-class ValidationConfig:
+class ValidationConfig(HoldoutSettings):
+    """``holdout`` relations (``tkre.data.splits.validation_relations``) held out of training and scored."""
+
     data: str = "wiki80"
     split: str = checked(lambda v: "validation never reads a test split" if v == "test" else None, "dev")
-    holdout: int = positive(16)  # corpus relations held out of pre-training and validated on
-    holdout_seed: int = 0
     n_way: int = at_least(5, 2)
     k_shots: list[int] = checked(_positive_ints, lambda: [1, 5])  # val/acc is their mean
     n_query: int = positive(5)
@@ -52,23 +52,6 @@ class ValidationConfig:
     description_weight: float = at_least(1.0, 0)
     batch_size: int = positive(64)
     eval_every: int = positive(20)  # steps
-
-
-def heldout_relations(relations, n: int, seed: int) -> list[str]:
-    """A seeded draw of ``n`` of the corpus relations (sorted first, so the order they came in does not matter)."""
-    names = sorted(set(relations))
-    if not 0 < n < len(names):
-        raise ValueError(f"val.holdout: expected 0 < holdout < {len(names)} (the corpus relations), got {n}")
-    picks = np.random.default_rng(seed).choice(len(names), size=n, replace=False)
-    return sorted(names[i] for i in picks)
-
-
-def validation_relations(root: str | None = None, cfg: ValidationConfig | None = None) -> list[str]:
-    """The Wiki80 relations that choose settings: ``heldout_relations`` over the 64 Wiki80 relations
-    disjoint from FewRel val, as the sweep holds them out of the committed corpus (same count and seed)."""
-    cfg = cfg or ValidationConfig()
-    relations = {x.relation for x in wiki80_disjoint_from_fewrel_val("dev", root)[0]}
-    return heldout_relations(relations, cfg.holdout, cfg.holdout_seed)
 
 
 class Validator:

@@ -28,7 +28,7 @@ import torch
 
 from tkre.config import positive
 from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
-from tkre.data.schemas import read_schema_source, relation_schemas
+from tkre.data.datasets import DATASETS, read_schema_source, relation_schemas
 from tkre.errors import ConfigError, UserError
 from tkre.eval.finetune import CLASSIFIER_FILE, RelationClassifier
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
@@ -67,7 +67,7 @@ def descriptions_of(schema: str | None, relations: set[str], data_dir: str | Non
     user schema file holds (those without support are then scored by their description alone)."""
     if schema is None:
         return {}
-    if schema in ("fewrel", "wiki80", "semeval"):
+    if schema in DATASETS:
         return {r: s.text for r, s in relation_schemas(relations, schema, data_dir).items()}
     return {r: s.text for r, s in read_schema_source(schema).items()}
 

@@ -7,23 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tkre.config import FieldError, at_least, one_of, positive
-from tkre.data.datasets import SUPPORT_RELATIONS
+from tkre.config import FieldError, at_least, positive
+from tkre.data.splits import SupportConfig
 from tkre.synth.client import LLMSettings
 from tkre.synth.validation import ValidationRules
-
-
-@dataclass
-class SupportConfig:
-    dataset: str = one_of("wiki80", ("wiki80", "semeval"))
-    data: str | None = None  # your own labelled file instead (FewRel, TACRED, SemEval lines or records): k_shot drawn per relation
-    data_format: str | None = None  # fewrel | tacred | semeval | records (default: inferred from the file)
-    k_shot: int = positive(8)
-    seed: int = 42
-    relations: str = one_of("disjoint_from_fewrel_val", SUPPORT_RELATIONS)
-    schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
-    max_relations: int | None = positive(None)  # the first N relations by name, for quick runs
-    max_per_relation: int | None = positive(None)  # the first N support instances of each relation, for quick runs
 
 
 @dataclass

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tkre.data.datasets import KShotTask, data_dir, kshot_support, load_kshot, load_split, read_data_file, sample_kshot
+from tkre.data.datasets import data_dir, load_split, relation_schemas
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.quality import explanation_problem
-from tkre.data.schemas import RelationSchema, Schemas, relation_schemas, with_entity_types
+from tkre.data.schemas import RelationSchema, Schemas, with_entity_types
+from tkre.data.splits import support_instances
 from tkre.synth.config import SynthConfig
 from tkre.synth.parsing import ParseError, parse_explanation, parse_instances
 from tkre.synth.prompts import EDKG_VERSION, SCDG_VERSION, edkg_messages, response_format, scdg_messages
@@ -30,13 +31,7 @@ from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Valid
 def load_support(cfg: SynthConfig) -> tuple[list[RelationInstance], Schemas, OverlapIndex]:
     """Support instances, their relation schemas, and the evaluation sentences synthetic ones must not copy."""
     root = data_dir(cfg.data_dir)
-    sup = cfg.support
-    if sup.data:  # a user's file: k_shot of each relation, drawn with the seed
-        instances = read_data_file(sup.data, sup.data_format)
-        task = KShotTask([instances[i] for i in sample_kshot(instances, sup.k_shot, sup.seed)], [], [], {}, None)
-    else:
-        task = load_kshot(sup.dataset, sup.k_shot, sup.seed, root)
-    support = kshot_support(task, cfg.support.relations, cfg.support.max_relations, cfg.support.max_per_relation, root)
+    task, support = support_instances(cfg.support, root)
     relations = {x.relation for x in support}
     schemas = relation_schemas(relations, cfg.support.schema or cfg.support.dataset, root)
     schemas = with_entity_types(schemas, support + [x for x in task.dev if x.relation in relations])

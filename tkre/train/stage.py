@@ -25,10 +25,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from tkre.config import FieldError, at_least, one_of, positive
-from tkre.data.datasets import data_dir
+from tkre.data.datasets import data_dir, relation_schemas
+from tkre.data.splits import validation_relations
 from tkre.data.masking import MaskingRates
-from tkre.data.pretrain import SOURCES, PretrainText, dataset_of, pretraining_texts, read_synthesis, support_of
-from tkre.eval.validation import ValidationConfig, heldout_relations
+from tkre.data.pretrain import SOURCES, PretrainText, pretraining_texts, read_synthesis, support_of, synthesis_support
+from tkre.eval.validation import ValidationConfig
 from tkre.storage import absolute, download_folder, is_remote
 from tkre.train.engines import EngineSettings
 from tkre.train.loop import LoopSettings
@@ -106,10 +107,10 @@ def corpus_texts(cfg: PretrainConfig) -> tuple[list[PretrainText], list[str]]:
     if dropped:
         print(f"[corpus] left out by corpus hygiene: {dict(dropped)}", file=sys.stderr)
     if cfg.scl is not None and cfg.scl.anchors == "description" and cfg.scl.schema is None:
-        cfg.scl.schema = dataset_of(synthesis)
+        cfg.scl.schema = synthesis_support(synthesis).dataset
     if cfg.val is None:
         return texts, []
-    heldout = heldout_relations([t.relation for t in texts], cfg.val.holdout, cfg.val.holdout_seed)
+    heldout = validation_relations(cfg.val, cfg.data_dir)
     return [t for t in texts if t.relation not in heldout], heldout
 
 
@@ -118,7 +119,6 @@ def train_stage(cfg: PretrainConfig, texts: list[PretrainText], heldout: list[st
     import torch
 
     from tkre.data.masking import SpanMasker
-    from tkre.data.schemas import relation_schemas
     from tkre.eval.validation import Validator
     from tkre.losses.scl import RelationVocab
     from tkre.train.batches import collate, encode_texts
