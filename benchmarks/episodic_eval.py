@@ -24,7 +24,7 @@ import torch
 from tkre.data.datasets import limit_per_relation, load_split, relation_schemas
 from tkre.data.episodes import episode_instances, sample_episodes
 from tkre.eval.episodic import evaluate_episodes
-from tkre.eval.prototype import METRICS, predict, prototype_scores, prototypes
+from tkre.models.prototype import METRICS, predict, prototype_scores, prototypes
 from tkre.models.encoder import RelationEncoder, default_device
 
 

@@ -26,11 +26,11 @@ from tkre.data.datasets import read_data_file, relation_schemas
 from tkre.data.episodes import sample_episodes
 from tkre.data.splits import validation_relations, wiki80_disjoint_from_fewrel_val
 from tkre.errors import user_errors
-from tkre.eval.prototype import METRICS
+from tkre.models.prototype import METRICS
 from tkre.eval.validation import ValidationConfig, Validator
 from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
-from tkre.storage import CONFIG, EXPORT, METRICS as METRICS_FILE, open_storage
+from tkre.storage import CONFIG, EXPORT, METRICS_FILE, open_storage
 from tkre.train.engines import EngineSettings, make_engine
 from tkre.train.loop import LocalContext, LoopSettings, train
 from tkre.train.meta import PrototypicalModel, episode_batch

@@ -76,6 +76,7 @@ def run(cfg: Config) -> dict:
     if cfg.output_format is not None and cfg.output_format not in FORMATS:
         raise ConfigError(f"output_format {cfg.output_format!r}: choose one of {', '.join(FORMATS)}")
     predictor = load_predictor(cfg.model, cfg.support, cfg.schema, data_dir=cfg.data_dir)
+    predictor.check_threshold(cfg.threshold)
     print(f"[predict] {cfg.model}: {len(predictor.relations)} relations", file=sys.stderr)
     summary = {"model": cfg.model, "relations": len(predictor.relations), "output": cfg.output}
     if cfg.batch is not None:

@@ -16,6 +16,7 @@ Usage::
     with local_copy("s3://bucket/runs/mslm/export") as folder: ...   # a local folder either way
     with staged("s3://bucket/runs/eval") as folder: ...  # written locally, uploaded at the end
     write_file("s3://bucket/out/predictions.jsonl", data); read_file("queries.jsonl")   # one file
+    path, filesystem = arrow_location("s3://bucket/queries.jsonl")   # for Arrow and Ray Data readers
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from pathlib import Path
 
 from tkre.errors import StorageError
 
-CONFIG, METRICS, EXPORT = "config.yaml", "metrics.json", "export"
+CONFIG, METRICS_FILE, EXPORT = "config.yaml", "metrics.json", "export"
 
 
 def is_remote(uri: str | Path) -> bool:
-    """Whether ``uri`` names an object store (``s3://...``) rather than a local path."""
-    return "://" in str(uri)
+    """Whether ``uri`` names an S3 location (``s3://...``) rather than a local path: the one test for it."""
+    return str(uri).startswith("s3://")
 
 
 def absolute(uri: str | Path, root: str | Path | None = None) -> str:
@@ -173,7 +174,18 @@ class S3Storage(LocalStorage):
 
 def open_storage(uri: str | Path) -> LocalStorage:
     """``S3Storage`` for ``s3://`` URIs, ``LocalStorage`` for everything else."""
-    return S3Storage(str(uri)) if str(uri).startswith("s3://") else LocalStorage(uri)
+    return S3Storage(str(uri)) if is_remote(uri) else LocalStorage(uri)
+
+
+def arrow_location(uri: str):
+    """``(path, filesystem)`` for Arrow readers (Ray Data): an ``s3://`` URI as bucket/key with a pyarrow S3
+    filesystem that honours ``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION``; a local path as is, with None."""
+    if not is_remote(uri):
+        return uri, None
+    from pyarrow import fs
+
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    return uri.removeprefix("s3://"), fs.S3FileSystem(endpoint_override=os.environ.get("AWS_ENDPOINT_URL"), region=region)
 
 
 def _parent_and_name(uri: str) -> tuple[str, str]:

@@ -187,6 +187,9 @@ def test_tkre_sweep_refuses_a_bad_space_before_starting_ray(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert f"{space}: param_space keys ['scl.temperture'] are not keys of PretrainConfig" in result.stderr
         assert not (tmp_path / "sweeps").exists()
+    missing = run(*command("tkre", "sweep", "--space", str(tmp_path / "missing.yaml")), check=False)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1].endswith(f"--space {tmp_path / 'missing.yaml'}: no such sweep space file")
 
 
 @pytest.mark.parametrize("door", FRONT_DOORS)

@@ -13,7 +13,7 @@ import pytest
 from tkre.data.datasets import limit_per_relation, load_kshot, load_split
 from tkre.data.records import instance_record
 from tkre.errors import ModelError
-from tkre.eval.finetune import RelationClassifier
+from tkre.models.classifier import RelationClassifier
 from tkre.eval.metrics import micro_f1
 from tkre.predict.fewshot import FewShotRelationClassifier
 
@@ -146,3 +146,8 @@ def test_a_kept_classifier_reloads_with_the_same_f1_and_predicts_through_the_cli
     assert out.returncode == 0, out.stderr[-3000:]
     rows = rows_of(tmp_path / "p.jsonl")
     assert len(rows) == 20 and all(r["relation"] in kept["labels"] and 0 < r["score"] <= 1 for r in rows.values())
+    beyond = predict("--model", str(saved), "--input", str(root / "queries.jsonl"), "--output", str(tmp_path / "t.jsonl"),
+                     "--threshold", "2")
+    assert beyond.returncode == 2 and "Traceback" not in beyond.stderr and not (tmp_path / "t.jsonl").exists()
+    assert beyond.stderr.strip().splitlines()[-1].endswith(
+        "--threshold 2.0: outside [0.0, 1.0], the range of a kept classifier's probabilities")

@@ -48,3 +48,16 @@ def test_records_top_k_and_none_of_the_above():
         clf.predict([{"text": "x y", "h": {"pos": [0, 1]}}])
     with pytest.raises(ConfigError, match="call fit first"):
         FewShotRelationClassifier(clf.encoder, clf.settings).predict([query])
+
+
+def test_a_threshold_outside_the_range_of_the_scores_is_refused():
+    from tkre.predict.batch import Predictor
+
+    Predictor("m", ["a"], metric="cosine").check_threshold(0.5)
+    Predictor("m", ["a"], metric="dot").check_threshold(50.0)
+    Predictor("m", ["a"]).check_threshold(None)
+    for predictor, threshold, problem in ((Predictor("m", ["a"], metric="cosine"), 2.0, r"\[-1.0, 1.0\], the range of cosine scores"),
+                                          (Predictor("m", ["a"], metric="euclidean"), 0.5, r"\[-inf, 0.0\], the range of euclidean"),
+                                          (Predictor("m", ["a"]), -0.1, r"\[0.0, 1.0\], the range of a kept classifier")):
+        with pytest.raises(ConfigError, match=rf"--threshold {threshold}: outside {problem}"):
+            predictor.check_threshold(threshold)

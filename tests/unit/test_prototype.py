@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from tkre.eval.prototype import predict, prototype_scores, prototypes
+from tkre.models.prototype import predict, prototype_scores, prototypes
 
 
 def unit(v):

@@ -47,3 +47,12 @@ def test_a_local_folder_is_deleted_whole_and_nothing_beside_it(tmp_path):
     open_storage(tmp_path / "run" / "mslm2").write_text("config.yaml", "x")
     delete_folder(store.uri)
     assert not (tmp_path / "run" / "mslm").exists() and (tmp_path / "run" / "mslm2" / "config.yaml").exists()
+
+
+def test_one_test_says_what_is_remote_and_every_reader_follows_it(tmp_path):
+    from tkre.storage import arrow_location, is_remote
+
+    assert is_remote("s3://bucket/x") and not is_remote("runs/x") and not is_remote("sentence-transformers/all-MiniLM-L6-v2")
+    assert isinstance(open_storage(tmp_path), LocalStorage) and arrow_location(str(tmp_path / "q.jsonl")) == (str(tmp_path / "q.jsonl"), None)
+    path, filesystem = arrow_location("s3://bucket/queries/q.jsonl")
+    assert path == "bucket/queries/q.jsonl" and type(filesystem).__name__ == "S3FileSystem"

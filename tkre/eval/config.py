@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from tkre.config import at_least, checked, one_of, positive
 from tkre.data.datasets import unknown_dataset, unknown_kshot_dataset
 from tkre.eval.finetune import FinetuneConfig
-from tkre.eval.prototype import DESCRIPTIONS, METRICS
+from tkre.models.prototype import DESCRIPTIONS, METRICS
 from tkre.models.encoder import POOLINGS
 
 

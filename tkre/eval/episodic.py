@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from tkre.data.episodes import Episode, episode_instances
 from tkre.data.instance import RelationInstance
 from tkre.eval.metrics import mean_ci95
-from tkre.eval.prototype import predict, prototype_scores, prototypes
+from tkre.models.prototype import predict, prototype_scores, prototypes
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Descriptions:
 
     embeddings: torch.Tensor
     row: dict[str, int]
-    mode: str = "add"  # add | only (see tkre.eval.prototype.DESCRIPTIONS)
+    mode: str = "add"  # add | only (see tkre.models.prototype.DESCRIPTIONS)
     weight: float = 1.0
 
     @classmethod

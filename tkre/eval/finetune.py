@@ -7,16 +7,14 @@ Usage::
     task = load_kshot("wiki80", k=8, seed=13)
     result = finetune(task, FinetuneConfig(model="minilm"), seed=13)   # {"test_f1", "dev_f1", ...}
     finetune_seeds("wiki80", 8, [13, 21], FinetuneConfig(), save="runs/clf")   # keeps the best-dev classifier
-    clf = RelationClassifier.from_pretrained("runs/clf"); clf.scores(instances)   # [N, labels] probabilities
+    # (a tkre.models.classifier.RelationClassifier, loaded back by RelationClassifier.from_pretrained)
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -25,21 +23,16 @@ from transformers import get_linear_schedule_with_warmup
 
 from tkre.config import at_least, fraction, positive
 from tkre.data.datasets import KShotTask, limit_per_relation, load_kshot
-from tkre.data.instance import RelationInstance
-from tkre.errors import ModelError
 from tkre.eval.metrics import mean_std, micro_f1
-from tkre.models.encoder import Features, RelationEncoder, default_device
-from tkre.models.heads import ClassificationHead
+from tkre.models.classifier import ClassifierSettings, RelationClassifier
+from tkre.models.encoder import Features, default_device
 from tkre.storage import staged
-
-HEAD_FILE, CLASSIFIER_FILE = "head.safetensors", "classifier.json"
 
 
 @dataclass
-class FinetuneConfig:
-    """Hyper-parameters of one K-shot fine-tuning run."""
+class FinetuneConfig(ClassifierSettings):
+    """Hyper-parameters of one K-shot fine-tuning run; the classifier's own settings are its base."""
 
-    model: str = "minilm"
     epochs: int = positive(20)
     batch_size: int = positive(16)
     eval_batch_size: int = positive(64)
@@ -48,78 +41,12 @@ class FinetuneConfig:
     weight_decay: float = at_least(0.01, 0)
     warmup_ratio: float = fraction(0.1)
     max_grad_norm: float = positive(1.0)
-    dropout: float = fraction(0.1)
-    max_length: int = positive(256)
-    typed_markers: bool = True
 
 
-class RelationClassifier(nn.Module):
-    """Marker-pooled encoder plus classification head; ``labels[i]`` is the relation of output ``i``."""
-
-    def __init__(self, cfg: FinetuneConfig, labels: list[str]):
-        super().__init__()
-        self.cfg, self.labels = cfg, list(labels)
-        self.encoder = RelationEncoder(cfg.model, "marker", cfg.typed_markers, cfg.max_length)
-        self.head = ClassificationHead(self.encoder.output_size, self.encoder.hidden_size, len(labels), cfg.dropout)
-
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        device = self.head[0].weight.device
-        return self.head(self.encoder({k: v.to(device) for k, v in batch.items()}))
-
-    def save_pretrained(self, folder: str | Path, measured: dict | None = None) -> None:
-        """The encoder and tokenizer (a Hugging Face folder), ``head.safetensors`` and ``classifier.json``
-        (labels, marker style, max length, and ``measured``: what it scored)."""
-        from safetensors.torch import save_file
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.encoder.encoder.save_pretrained(folder)
-        self.encoder.tokenizer.save_pretrained(folder)
-        save_file({k: v.contiguous().cpu() for k, v in self.head.state_dict().items()}, folder / HEAD_FILE)
-        info = {"labels": self.labels, "typed_markers": self.cfg.typed_markers, "max_length": self.cfg.max_length,
-                "dropout": self.cfg.dropout, "base_model": self.cfg.model, "measured": measured or {}}
-        (folder / CLASSIFIER_FILE).write_text(json.dumps(info, indent=2))
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | None = None) -> "RelationClassifier":
-        """A classifier kept by ``save_pretrained`` (``tkre finetune --save``), in inference mode."""
-        from safetensors.torch import load_file
-
-        path = Path(folder) / CLASSIFIER_FILE
-        if not path.is_file():
-            raise ModelError(f"{folder}: no {CLASSIFIER_FILE}; is it a folder kept by `tkre finetune --save`?")
-        info = json.loads(path.read_text())
-        cfg = FinetuneConfig(model=str(folder), typed_markers=info["typed_markers"], max_length=info["max_length"],
-                             dropout=info["dropout"])
-        model = cls(cfg, info["labels"])
-        model.head.load_state_dict(load_file(Path(folder) / HEAD_FILE))
-        return model.to(device or default_device()).eval()
-
-    @torch.inference_mode()
-    def scores(self, instances: list[RelationInstance], batch_size: int = 64) -> torch.Tensor:
-        """[N, labels]: each instance's probability of each relation."""
-        features = self.encoder.featurize(instances)
-        order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
-        out = torch.empty((len(features), len(self.labels)))
-        self.eval()
-        for start in range(0, len(order), batch_size):
-            ids = order[start : start + batch_size]
-            out[ids] = self(self.encoder.collate([features[i] for i in ids])).softmax(-1).float().cpu()
-        return out
-
-
-@torch.inference_mode()
 def predict(model: RelationClassifier, features: list[Features], batch_size: int) -> list[int]:
-    """Label ids for featurized instances, in input order (batches sorted by length)."""
+    """Label ids for featurized instances, in input order."""
     model.eval()
-    order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
-    pred = [0] * len(features)
-    for start in range(0, len(order), batch_size):
-        ids = order[start : start + batch_size]
-        logits = model(model.encoder.collate([features[i] for i in ids]))
-        for i, p in zip(ids, logits.argmax(-1).tolist()):
-            pred[i] = p
-    return pred
+    return model.logits(features, batch_size).argmax(-1).tolist()
 
 
 def finetune(task: KShotTask, cfg: FinetuneConfig, seed: int, progress: bool = True, keep: bool = False) -> dict:

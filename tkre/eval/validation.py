@@ -26,7 +26,7 @@ from tkre.data.datasets import data_dir, limit_per_relation, load_split, relatio
 from tkre.data.episodes import sample_episodes
 from tkre.data.splits import HoldoutSettings
 from tkre.eval.episodic import evaluate_episode_sets
-from tkre.eval.prototype import DESCRIPTIONS, METRICS
+from tkre.models.prototype import DESCRIPTIONS, METRICS
 from tkre.models.encoder import POOLINGS, RelationEncoder
 
 

@@ -26,7 +26,7 @@ from tkre.errors import user_errors
 from tkre.launch.session import stop_ray
 from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import resolve_model
-from tkre.storage import CONFIG, METRICS, absolute, export_of, is_remote, open_storage, upload_folder
+from tkre.storage import CONFIG, METRICS_FILE, absolute, export_of, is_remote, open_storage, upload_folder
 from tkre.train.stage import PretrainConfig, check_stage, corpus_texts, resolve_paths, train_stage
 
 
@@ -72,7 +72,7 @@ def pretrain(cfg: PretrainConfig, stage: str) -> dict:
                "wall_s": round(time.time() - start, 1)}
     write_card(export, stage, asdict(cfg), measured, f"{len(texts)} texts of {cfg.corpus}", InferenceSettings(),
                cfg.init_from)
-    store.write_text(METRICS, json.dumps(summary, indent=2))
+    store.write_text(METRICS_FILE, json.dumps(summary, indent=2))
     return summary
 
 

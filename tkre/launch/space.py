@@ -85,6 +85,8 @@ def parse_param(key: str, spec: Any) -> Param:
 def load_space(path: str | Path, job_config: type | None = None) -> SweepSpace:
     """Reads and checks a space; with ``job_config`` (the base job's dataclass) also its keys and base file."""
     path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--space {path}: no such sweep space file")
     try:
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict):

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tkre.models.encoder import span_mean
+
 
 class RelationVocab:
     """Relation name <-> anchor id, built from the training data (sorted names); unknown names are errors."""
@@ -49,12 +51,6 @@ class RelationVocab:
                                f"({', '.join(self.names[:5])}{', ...' if len(self) > 5 else ''})")
             out.append(self.index[name])
         return out
-
-
-def span_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden`` (B, T, H) over the positions where ``mask`` (B, T) is true; zeros for empty spans."""
-    weights = mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 class SpanContrastiveHead(nn.Module):

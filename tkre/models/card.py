@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, fields
 import yaml
 
 from tkre.errors import ConfigError
-from tkre.eval.prototype import METRICS
+from tkre.models.prototype import METRICS
 from tkre.models.encoder import POOLINGS
 from tkre.storage import open_storage
 

@@ -61,10 +61,11 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def sentence_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The mean of the hidden states [B, L, H] over the attended tokens: [B, H]."""
-    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+def span_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` [B, L, H] over the positions where ``mask`` [B, L] is set: [B, H]; zeros for
+    empty spans. The attention mask gives the sentence mean, an entity mask the entity's mean."""
+    weights = mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
 
 @dataclass(frozen=True)
@@ -191,12 +192,8 @@ class RelationEncoder(nn.Module):
             rows = torch.arange(hidden.size(0), device=hidden.device)
             return torch.cat([hidden[rows, batch["markers"][:, 0]], hidden[rows, batch["markers"][:, 1]]], dim=-1)
         if self.pooling == "entity":
-            parts = []
-            for key in ("head_mask", "tail_mask"):
-                mask = batch[key].to(hidden.dtype).unsqueeze(-1)
-                parts.append((hidden * mask).sum(1) / mask.sum(1))
-            return torch.cat(parts, dim=-1)
-        return sentence_mean(hidden, batch["attention_mask"])
+            return torch.cat([span_mean(hidden, batch["head_mask"]), span_mean(hidden, batch["tail_mask"])], dim=-1)
+        return span_mean(hidden, batch["attention_mask"])
 
     def text_batch(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Tokenized plain texts (relation descriptions: no entities, no markers)."""
@@ -207,7 +204,7 @@ class RelationEncoder(nn.Module):
         """Sentence means of plain texts, in this pooling's space: twice over (head and tail halves) for
         the concatenating poolings, so a description sits beside instances of ``output_size``."""
         hidden = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        mean = sentence_mean(hidden, batch["attention_mask"])
+        mean = span_mean(hidden, batch["attention_mask"])
         return mean if self.pooling == "mean" else torch.cat([mean, mean], dim=-1)
 
     @torch.inference_mode()
@@ -222,19 +219,25 @@ class RelationEncoder(nn.Module):
         return torch.cat(out) if out else torch.empty((0, self.output_size))
 
     @torch.inference_mode()
-    def encode(self, instances: list[RelationInstance], batch_size: int = 64, progress: bool = True) -> torch.Tensor:
-        """Embeds instances in length-sorted batches without gradients; rows follow the input order."""
-        was_training = self.training
-        self.eval()
-        features = self.featurize(instances)
+    def map_batches(self, features: list[Features], fn, width: int, batch_size: int = 64,
+                    progress: bool = False) -> torch.Tensor:
+        """``fn`` (this encoder, or a model around it) over length-sorted batches of ``features`` on this
+        encoder's device, without gradients: [len(features), width], rows in input order."""
         order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
-        out = torch.empty((len(features), self.output_size))
+        out = torch.empty((len(features), width))
         device = next(self.parameters()).device
         with tqdm(total=len(order), desc="encode", unit="inst", disable=not progress) as bar:
             for start in range(0, len(order), batch_size):
                 ids = order[start : start + batch_size]
                 batch = {k: v.to(device) for k, v in self.collate([features[i] for i in ids]).items()}
-                out[ids] = self(batch).float().cpu()
+                out[ids] = fn(batch).float().cpu()
                 bar.update(len(ids))
+        return out
+
+    def encode(self, instances: list[RelationInstance], batch_size: int = 64, progress: bool = True) -> torch.Tensor:
+        """Embeds instances in length-sorted batches without gradients; rows follow the input order."""
+        was_training = self.training
+        self.eval()
+        out = self.map_batches(self.featurize(instances), self, self.output_size, batch_size, progress)
         self.train(was_training)
         return out

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 import torch
 
 from tkre.config import positive
-from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
 from tkre.data.datasets import DATASETS, read_schema_source, relation_schemas
+from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
 from tkre.errors import ConfigError, UserError
-from tkre.eval.finetune import CLASSIFIER_FILE, RelationClassifier
+from tkre.models.classifier import CLASSIFIER_FILE, RelationClassifier
+from tkre.models.prototype import SCORE_RANGES
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
-from tkre.storage import delete_folder, download_folder, is_remote, join, open_storage, read_file, write_file
+from tkre.storage import (arrow_location, delete_folder, download_folder, is_remote, join, open_storage, read_file,
+                          write_file)
 
 
 @dataclass
@@ -52,14 +54,14 @@ class Predictor:
     relations: list[str]
     prototypes: torch.Tensor | None = None
     settings: dict | None = None
+    metric: str | None = None  # the few-shot scores' metric (None: a kept classifier's probabilities)
 
-    def build(self, device: str | None = None):
-        """The model in this process: ``scores(instances)`` [N, relations] is what it offers."""
-        if self.prototypes is None:
-            return RelationClassifier.from_pretrained(self.model, device)
-        clf = FewShotRelationClassifier.from_pretrained(self.model, device, **self.settings)
-        clf.relations, clf.prototypes = self.relations, self.prototypes
-        return clf
+    def check_threshold(self, threshold: float | None) -> None:
+        """A none-of-the-above threshold outside the range of this predictor's scores is a ``ConfigError``."""
+        low, high = SCORE_RANGES[self.metric] if self.metric else (0.0, 1.0)
+        if threshold is not None and not low <= threshold <= high:
+            which = f"{self.metric} scores" if self.metric else "a kept classifier's probabilities"
+            raise ConfigError(f"--threshold {threshold}: outside [{low}, {high}], the range of {which}")
 
 
 def descriptions_of(schema: str | None, relations: set[str], data_dir: str | None = None) -> dict[str, str]:
@@ -86,7 +88,7 @@ def load_predictor(model: str, support: str | None = None, schema: str | None = 
     shots = read_records(support, fmt, need_relation=True) if support else []
     clf = FewShotRelationClassifier.from_pretrained(model, "cpu", **settings)
     clf.fit(shots, descriptions_of(schema, {x.relation for x in shots}, data_dir))
-    return Predictor(model, clf.relations, clf.prototypes, settings)
+    return Predictor(model, clf.relations, clf.prototypes, settings, clf.settings.metric)
 
 
 def local_model(model: str) -> str:
@@ -155,20 +157,6 @@ def write_rows(rows: list[dict], uri: str, fmt: str | None, schema=None) -> None
     write_file(uri, data)
 
 
-def arrow_filesystem(uri: str):
-    """A pyarrow S3 filesystem for ``s3://`` URIs that honours ``AWS_ENDPOINT_URL``; None for local paths."""
-    if not is_remote(uri):
-        return None
-    from pyarrow import fs
-
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    return fs.S3FileSystem(endpoint_override=endpoint, region=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-
-
-def arrow_path(uri: str) -> str:
-    return uri.removeprefix("s3://")
-
-
 def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchSettings, top_k: int = 3,
                    threshold: float | None = None, input_format: str | None = None,
                    output_format: str = "jsonl") -> dict:
@@ -194,9 +182,8 @@ def predict_on_ray(predictor: Predictor, source: str, output: str, batch: BatchS
         step = max(1, -(-table.num_rows // blocks))
         ds = ray.data.from_arrow([table.slice(i, step) for i in range(0, max(table.num_rows, 1), step)])
     else:
-        fs = arrow_filesystem(source)
-        ds = ray.data.read_json(arrow_path(source) if fs else source, filesystem=fs, ray_remote_args=io_tasks,
-                                override_num_blocks=blocks)
+        path, fs = arrow_location(source)
+        ds = ray.data.read_json(path, filesystem=fs, ray_remote_args=io_tasks, override_num_blocks=blocks)
     out = ds.map_batches(BatchPredictor, batch_format="pyarrow", batch_size=batch.batch_size,
                          fn_constructor_kwargs=dict(predictor=predictor, source=source, top_k=top_k,
                                                     threshold=threshold, threads=int(batch.cpus_per_actor),

@@ -1,6 +1,6 @@
 """Few-shot relation classification of new text: prototypes from a few labelled sentences per relation.
 
-The same prototypes as the episodic evaluation (``tkre.eval.prototype``): a relation's prototype is
+The same prototypes as the episodic evaluation (``tkre.models.prototype``): a relation's prototype is
 its support mean, joined by its description as ``description_weight`` more support sentences; a
 relation with a description and no support is scored by the description alone. The encoder's
 pooling, metric, markers and description weight are read from the export's ``tkre.json`` (written
@@ -21,7 +21,7 @@ import torch
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.records import record_instance
 from tkre.errors import ConfigError
-from tkre.eval.prototype import prototype_scores, prototypes
+from tkre.models.prototype import prototype_scores, prototypes
 from tkre.models.card import InferenceSettings, read_settings
 from tkre.models.encoder import RelationEncoder, default_device
 

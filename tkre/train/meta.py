@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from tkre.data.episodes import Episode
-from tkre.eval.prototype import prototype_scores, prototypes
+from tkre.models.prototype import prototype_scores, prototypes
 from tkre.models.encoder import Features, RelationEncoder
 
 
@@ -60,7 +60,7 @@ class PrototypicalModel(nn.Module):
 
     Logits are the prototype scores times ``scale`` (cosine scores lie in [-1, 1]); with
     ``learn_scale`` the scale is a parameter that starts there. Batches with descriptions train
-    description prototypes (``tkre.eval.prototype.prototypes``).
+    description prototypes (``tkre.models.prototype.prototypes``).
     """
 
     def __init__(self, encoder: RelationEncoder, metric: str = "euclidean", description_weight: float = 1.0,

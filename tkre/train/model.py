@@ -22,8 +22,8 @@ from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
 from tkre.config import at_least, fraction, one_of, positive
-from tkre.losses.scl import SpanContrastiveHead, span_mean
-from tkre.models.encoder import resolve_model
+from tkre.losses.scl import SpanContrastiveHead
+from tkre.models.encoder import resolve_model, span_mean
 
 ANCHORS = ("learned", "description")
 

@@ -15,10 +15,13 @@ Usage::
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.nn.functional import normalize
 
 METRICS = ("euclidean", "dot", "cosine")
+SCORE_RANGES = {"euclidean": (-math.inf, 0.0), "dot": (-math.inf, math.inf), "cosine": (-1.0, 1.0)}  # of prototype_scores
 DESCRIPTIONS = ("none", "add", "only")  # how descriptions enter a prototype
 
 
