@@ -24,8 +24,9 @@ import torch
 from tkre.data.datasets import limit_per_relation, load_split, relation_schemas
 from tkre.data.episodes import episode_instances, sample_episodes
 from tkre.eval.episodic import evaluate_episodes
-from tkre.models.prototype import METRICS, predict, prototype_scores, prototypes
 from tkre.models.encoder import RelationEncoder, default_device
+from tkre.models.prototype import predict, prototype_scores, prototypes
+from tkre.models.scoring import METRICS, ScoringSettings
 
 
 def per_episode_accuracy(encoder: RelationEncoder, instances, episodes, metric: str, texts: dict | None) -> list[float]:
@@ -60,7 +61,7 @@ def main() -> None:
     texts = None
     if args.descriptions == "add":
         texts = {r: s.text for r, s in relation_schemas({x.relation for x in instances}, "fewrel").items()}
-    scoring = {"metric": args.metric, "descriptions": texts}
+    scoring = ScoringSettings(args.pooling, args.metric, args.descriptions)
     encoder = RelationEncoder(args.model, args.pooling).to(default_device())
     encoder.encode(instances[:64], progress=False)  # warm-up
 
@@ -72,14 +73,14 @@ def main() -> None:
 
     start = time.perf_counter()  # (b) includes sampling: the same episodes drawn again, now timed
     episodes = sample_episodes(instances, args.n_way, args.k_shot, args.n_query, args.episodes, seed=0)
-    result = evaluate_episodes(encoder, instances, episodes, **scoring)
+    result = evaluate_episodes(encoder, instances, episodes, scoring, texts)
     ours = time.perf_counter() - start
 
     sample = [episodes[i] for i in np.random.default_rng(0).choice(len(episodes), args.sample, replace=False)]
     start = time.perf_counter()
     reference = per_episode_accuracy(encoder, instances, sample, args.metric, texts)
     per_episode = (time.perf_counter() - start) * len(episodes) / len(sample)
-    ours_on_sample = evaluate_episodes(encoder, instances, sample, progress=False, **scoring)["accuracy"]
+    ours_on_sample = evaluate_episodes(encoder, instances, sample, scoring, texts, progress=False)["accuracy"]
 
     print(json.dumps({
         "benchmark": "episodic_eval",

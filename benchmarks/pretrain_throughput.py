@@ -32,10 +32,11 @@ from tkre.data.masking import SpanMasker
 from tkre.launch.pretrain import pretrain
 from tkre.launch.session import stop_ray
 from tkre.train.batches import collate, encode_texts
-from tkre.train.engines import EngineSettings, adamw, linear_warmup
-from tkre.train.loop import LoopSettings, batch_indices
+from tkre.train.config import EngineSettings, LoopSettings, PretrainConfig
+from tkre.train.engines import adamw, linear_warmup
+from tkre.train.loop import batch_indices
 from tkre.train.model import PretrainModel
-from tkre.train.stage import PretrainConfig, corpus_texts
+from tkre.train.stage import corpus_texts
 
 
 def mslm_config(run_dir: str, steps: int, batch_size: int = 16, max_length: int = 128, model: str = "minilm") -> PretrainConfig:

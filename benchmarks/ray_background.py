@@ -25,7 +25,7 @@ import time
 
 from pretrain_throughput import mslm_config, plain_tokens_per_s
 
-from tkre.train.stage import PretrainConfig
+from tkre.train.config import PretrainConfig
 
 # A separate process keeps Ray out of the measured one: a local runtime, or a Ray Train run whose worker sleeps.
 BACKGROUND = r"""

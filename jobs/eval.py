@@ -64,7 +64,7 @@ def sample_or_replay(cfg: Config) -> tuple[list, dict[str, list]]:
     data = read_data_file(ep.data, ep.data_format) if ep.data else load_split(ep.dataset, ep.split, cfg.data_dir)
     instances = limit_per_relation(data, ep.limit_per_relation)
     if ep.relations == "validation":
-        keep = set(validation_relations(root=cfg.data_dir))
+        keep = set(validation_relations(ep, cfg.data_dir))
         instances = [x for x in instances if x.relation in keep]
     episode_sets = {}
     for setting in ep.settings:
@@ -90,13 +90,11 @@ def score_episodes(ep: EpisodicConfig, model: str, instances: list, episode_sets
     """Accuracy per pooling and setting; each pooling encodes every instance (and description) once."""
     texts = {r: s.text for r, s in schemas.items()} if schemas is not None and ep.descriptions != "none" else None
     results = {}
-    for pooling in ep.poolings:
-        print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {pooling}, metric {ep.metric}, "
-              f"descriptions {ep.descriptions}", file=sys.stderr)
-        encoder = RelationEncoder(model, pooling, ep.typed_markers, ep.max_length).to(default_device())
-        results[pooling] = evaluate_episode_sets(encoder, instances, episode_sets, ep.batch_size, ep.metric,
-                                                 ep.nota_threshold, descriptions=texts, description_mode=ep.descriptions,
-                                                 description_weight=ep.description_weight)
+    for scoring in ep.scorings():
+        print(f"[eval] episodic {ep.dataset} {ep.split}, pooling {scoring.pooling}, metric {scoring.metric}, "
+              f"descriptions {scoring.descriptions}", file=sys.stderr)
+        encoder = RelationEncoder(model, scoring.pooling, scoring.typed_markers, scoring.max_length).to(default_device())
+        results[scoring.pooling] = evaluate_episode_sets(encoder, instances, episode_sets, scoring, texts, ep.batch_size)
     return results
 
 

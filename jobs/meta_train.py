@@ -26,18 +26,22 @@ from tkre.data.datasets import read_data_file, relation_schemas
 from tkre.data.episodes import sample_episodes
 from tkre.data.splits import validation_relations, wiki80_disjoint_from_fewrel_val
 from tkre.errors import user_errors
-from tkre.models.prototype import METRICS
-from tkre.eval.validation import ValidationConfig, Validator
+from tkre.eval.validation import Validator
 from tkre.models.card import InferenceSettings, write_card
-from tkre.models.encoder import POOLINGS, RelationEncoder, default_device, resolve_model
+from tkre.models.encoder import RelationEncoder, default_device, resolve_model
+from tkre.models.scoring import ScoringSettings, scoring_of
 from tkre.storage import CONFIG, EXPORT, METRICS_FILE, open_storage
-from tkre.train.engines import EngineSettings, make_engine
-from tkre.train.loop import LocalContext, LoopSettings, train
+from tkre.train.config import EngineSettings, LoopSettings, ValidationConfig
+from tkre.train.engines import make_engine
+from tkre.train.loop import LocalContext, train
 from tkre.train.meta import PrototypicalModel, episode_batch
 
 
 @dataclass
-class MetaTrainConfig:
+class MetaTrainConfig(ScoringSettings):
+    """Meta-training, scored as it trains and recorded in the export's card under its ``ScoringSettings``
+    (defaults chosen on validation: jobs/configs/meta_train/validation.yaml, docs/results/protocol_validation_meta.md)."""
+
     run_dir: str = "runs/proto"  # a folder
     init_from: str = "minilm"  # minilm, a folder (e.g. a pre-training export) or hub name
     data_dir: str | None = None
@@ -45,13 +49,9 @@ class MetaTrainConfig:
     data: str | None = None  # your own labelled file instead of Wiki80 (FewRel, TACRED, SemEval lines or records)
     data_format: str | None = None  # fewrel | tacred | semeval | records (default: inferred from the file)
     exclude_validation: bool = False  # also drop Wiki80's 16 validation relations (scored by ``val``)
-    # defaults chosen on validation (jobs/configs/meta_train/validation.yaml, docs/results/protocol_validation_meta.md)
-    pooling: str = one_of("mean", POOLINGS)
-    metric: str = one_of("cosine", METRICS)
     scale: float = positive(10.0)  # logits = scale * prototype scores (cosine scores lie in [-1, 1])
     learn_scale: bool = False  # the scale is a parameter that starts at ``scale``
     descriptions: str = one_of("add", ("none", "add"))  # add: train description prototypes
-    description_weight: float = at_least(1.0, 0)  # the description counts as w support instances: (K * support_mean + w * description) / (K + w)
     description_drop: float = fraction(0.0)  # probability that a relation's prototype goes without its description
     schema: str | None = None  # relation names and descriptions: Wiki80's (pid2name.json), or a .json/.yaml file
     max_length: int = positive(128)
@@ -105,7 +105,7 @@ def run(cfg: Config) -> dict:
     print(f"[meta_train] {len(instances)} Wiki80 instances of {relations} relations "
           f"({len(schemas.fallback)} without a schema entry), init from {cfg.init_from}", file=sys.stderr)
     torch.manual_seed(cfg.loop.seed)
-    model = PrototypicalModel(RelationEncoder(cfg.init_from, cfg.pooling, max_length=cfg.max_length), cfg.metric,
+    model = PrototypicalModel(RelationEncoder(cfg.init_from, cfg.pooling, cfg.typed_markers, cfg.max_length), cfg.metric,
                               cfg.description_weight, cfg.scale, cfg.learn_scale)
     model.train()
     features = model.encoder.featurize(instances)
@@ -124,7 +124,7 @@ def run(cfg: Config) -> dict:
     shutil.copytree(Path(ctx.latest_checkpoint()) / "hf", export)
     write_card(str(export), "meta-train", asdict(cfg), metrics,
                f"{len(instances)} Wiki80 instances of {relations} relations",
-               InferenceSettings(cfg.pooling, cfg.metric, description_weight=cfg.description_weight), cfg.init_from)
+               InferenceSettings(**vars(scoring_of(cfg, max_length=InferenceSettings.max_length))), cfg.init_from)
     summary = {"run_dir": str(run_dir), "export": str(export), "instances": len(instances), "relations": relations,
                **metrics, "history": ctx.history, "wall_s": round(time.time() - start, 1)}
     (run_dir / METRICS_FILE).write_text(json.dumps(summary, indent=2))

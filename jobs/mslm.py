@@ -11,7 +11,7 @@ Usage: ``python -m jobs.mslm --config jobs/configs/mslm/smoke.yaml [--set loop.m
 from __future__ import annotations
 
 from tkre.launch.pretrain import load_stage, pretrain, stage_main
-from tkre.train.stage import PretrainConfig
+from tkre.train.config import PretrainConfig
 
 Config = PretrainConfig
 STAGE = "mslm"

@@ -33,7 +33,7 @@ from tkre.stages import Stage, config_hash, finished, run_stage
 from tkre.storage import CONFIG, absolute, export_of, join, open_storage
 from tkre.synth.config import check_synth
 from tkre.synth.endpoint import Endpoint
-from tkre.train.stage import check_stage
+from tkre.train.config import check_stage
 
 
 @dataclass

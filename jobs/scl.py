@@ -12,7 +12,7 @@ Usage: ``python -m jobs.scl --config jobs/configs/scl/smoke.yaml [--set scl.temp
 from __future__ import annotations
 
 from tkre.launch.pretrain import load_stage, pretrain, stage_main
-from tkre.train.stage import PretrainConfig
+from tkre.train.config import PretrainConfig
 
 Config = PretrainConfig
 STAGE = "scl"

@@ -16,7 +16,6 @@ Usage: ``python -m jobs.sweep --space tune_spaces/scl_temperature_shots.yaml [--
 
 from __future__ import annotations
 
-import copy
 import csv
 import functools
 import io
@@ -33,7 +32,8 @@ from tkre.launch.space import SweepSpace, load_space
 from tkre.launch.sweep import SET_BY_THE_SWEEP, fixed_overrides, override, result_rows, sweep_trial
 from tkre.report.sweep import FIRST, plot_sweep, sweep_table
 from tkre.storage import absolute, is_remote, join, open_storage
-from tkre.train.stage import PretrainConfig, check_stage, corpus_texts, resolve_paths
+from tkre.train.config import PretrainConfig, check_stage
+from tkre.train.stage import corpus_texts, resolve_paths
 
 
 def check_sweep(space: SweepSpace, space_path: str, fixed: list[str]) -> PretrainConfig:
@@ -59,7 +59,7 @@ def check_sweep(space: SweepSpace, space_path: str, fixed: list[str]) -> Pretrai
         check_stage(cfg, "scl")
     except FieldError as e:
         raise ConfigError(f"{where}base {space.base}: {e}") from None
-    resolved = resolve_paths(copy.deepcopy(cfg), os.getcwd())
+    resolved = resolve_paths(cfg, os.getcwd())
     if not is_remote(resolved.init_from) and not os.path.isdir(resolved.init_from):
         raise ConfigError(f"{where}init_from {cfg.init_from}: no such folder (run the mslm stage first)")
     texts, heldout = corpus_texts(resolved)

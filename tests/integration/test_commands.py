@@ -167,6 +167,7 @@ def test_eval_job_smoke_writes_its_artifacts(tmp_path):
 
 def test_tkre_synth_runs_the_job_and_prints_its_summary(tmp_path):
     from synth_helpers import fake_llm, overrides
+
     from tkre.testing import FaultServer
 
     with FaultServer(fake_llm) as server:

@@ -21,7 +21,8 @@ def test_the_committed_corpus_matches_its_support_set(data_dir):
 
 
 def test_a_stage_with_hygiene_off_reads_every_text_of_the_corpus(data_dir):
-    from tkre.train.stage import PretrainConfig, corpus_texts
+    from tkre.train.config import PretrainConfig
+    from tkre.train.stage import corpus_texts
 
     texts, _ = corpus_texts(PretrainConfig(corpus=str(CORPUS), data_dir=str(data_dir), hygiene=False))
     counts = {s: sum(t.source == s for t in texts) for s in ("explanation", "synthetic", "support")}

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from synth_helpers import fake_llm
+
 from tkre.testing import FaultServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import pytest
 from tkre.data.datasets import limit_per_relation, load_kshot, load_split
 from tkre.data.records import instance_record
 from tkre.errors import ModelError
-from tkre.models.classifier import RelationClassifier
 from tkre.eval.metrics import micro_f1
+from tkre.models.classifier import RelationClassifier
 from tkre.predict.fewshot import FewShotRelationClassifier
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,6 @@ from safetensors.torch import load_file
 
 from tkre.models.encoder import resolve_model
 
-
 RANK_SHARDS = ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
 
 

@@ -11,9 +11,10 @@ import torch
 from tkre.data.masking import SpanMasker
 from tkre.data.pretrain import PretrainText
 from tkre.train.batches import collate, encode_texts
-from tkre.train.engines import EngineSettings, make_engine
-from tkre.train.loop import LocalContext, LoopSettings, train
-from tkre.train.model import MSLMSettings, PretrainModel
+from tkre.train.config import EngineSettings, LoopSettings, MSLMSettings
+from tkre.train.engines import make_engine
+from tkre.train.loop import LocalContext, train
+from tkre.train.model import PretrainModel
 
 TEXTS = [PretrainText(f"City {i} is governed by its mayor Person {i} since {2000 + i} .", f"City {i}", f"Person {i}",
                       "head of government", "support") for i in range(8)]

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from synth_helpers import read_outputs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tkre.train.stage import PretrainConfig
 from tkre.config import config_yaml, load_config
+from tkre.train.config import PretrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = "jobs/configs/scl/sweep_smoke.yaml"

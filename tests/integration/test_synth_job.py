@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from synth_helpers import SMOKE, cycling_faults, fake_llm, overrides, read_outputs
+
 from tkre.testing import FAULTS, FaultServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -73,9 +73,8 @@ def test_rules_between_fields_are_credited_like_field_rules(tmp_path):
 
 
 def test_every_shipped_job_config_loads():
-    from pathlib import Path
-
     import importlib
+    from pathlib import Path
 
     files = sorted(Path("jobs/configs").glob("*/*.yaml"))
     assert {f.parent.name for f in files} == {"eval", "finetune", "meta_train", "mslm", "predict", "scl", "synth",

@@ -3,6 +3,7 @@ import torch
 from tkre.data.episodes import sample_episodes
 from tkre.data.instance import RelationInstance
 from tkre.eval.episodic import evaluate_episode_sets, evaluate_episodes
+from tkre.models.scoring import ScoringSettings
 
 
 class RelationOneHot:
@@ -40,7 +41,7 @@ def test_each_distinct_instance_is_encoded_once_across_sets():
     data = toy()
     sets = {"5-1": sample_episodes(data, 5, 1, 3, 200, 0), "10-2": sample_episodes(data, 10, 2, 3, 100, 1)}
     encoder = RelationOneHot(sorted({x.relation for x in data}))
-    results = evaluate_episode_sets(encoder, data, sets, progress=False)
+    results = evaluate_episode_sets(encoder, data, sets, ScoringSettings(metric="euclidean"), progress=False)
     assert len(encoder.calls) == 1
     encoded = encoder.calls[0]
     assert len(encoded) == len({id(x) for x in encoded}) == results["5-1"]["unique_instances"] == len(data)
@@ -52,7 +53,8 @@ def test_accuracy_and_interval_follow_the_misclassified_queries():
     data = toy()
     names = sorted({x.relation for x in data})
     episodes = sample_episodes(data, 5, 1, 4, 300, 0)
-    result = evaluate_episodes(RelationOneHot(names, noisy={"R0"}), data, episodes, progress=False)
+    result = evaluate_episodes(RelationOneHot(names, noisy={"R0"}), data, episodes, ScoringSettings(metric="euclidean"),
+                               progress=False)
     expected = []  # per episode: an R0 query is wrong when its sign differs from its 1-shot support's
     for ep in episodes:
         signs = {data[ids[0]].relation: data[ids[0]].tokens[1] for ids in ep.support}
@@ -69,7 +71,7 @@ def test_descriptions_are_encoded_once_and_score_zero_shot_episodes():
     texts = {n: f"{n}: the relation {n}" for n in names}
     sets = {"5-0": sample_episodes(data, 5, 0, 3, 100, 0), "10-0": sample_episodes(data, 10, 0, 3, 100, 0)}
     encoder = RelationOneHot(names, noisy={"R0"})
-    results = evaluate_episode_sets(encoder, data, sets, metric="cosine", descriptions=texts, progress=False)
+    results = evaluate_episode_sets(encoder, data, sets, ScoringSettings(metric="cosine"), texts, progress=False)
     assert encoder.calls[1] == [texts[n] for n in names]  # one call, each relation once
     assert len(encoder.calls) == 2
     assert results["5-0"]["k_shot"] == 0
@@ -85,12 +87,16 @@ def test_description_modes_follow_the_prototype_rule():
     wrong_texts = {n: f"{following[n]}: the next relation's text" for n in names}  # each describes the next one
     episodes = sample_episodes(data, 5, 1, 3, 100, 0)
     encoder = RelationOneHot(names)
-    run = lambda **kw: evaluate_episodes(encoder, data, episodes, metric="cosine", progress=False, **kw)["accuracy"]
+
+    def run(texts=None, **scoring):
+        return evaluate_episodes(encoder, data, episodes, ScoringSettings(metric="cosine", **scoring), texts,
+                                 progress=False)["accuracy"]
+
     # a query of relation r is pulled to the relation described as r, when that one is in the episode
     pulled = sum(1 for ep in episodes for i in ep.query
                  if any(following[n] == data[i].relation for n in ep.relations)) / sum(len(ep.query) for ep in episodes)
     assert 0.2 < pulled < 0.8
     assert run() == 1.0
-    assert run(descriptions=wrong_texts, description_mode="add", description_weight=0.5) == 1.0  # support outweighs
-    assert abs(run(descriptions=wrong_texts, description_mode="add", description_weight=2.0) - (1 - pulled)) < 1e-6
-    assert run(descriptions=wrong_texts, description_mode="only") < 1 - pulled  # the correct support is ignored
+    assert run(wrong_texts, descriptions="add", description_weight=0.5) == 1.0  # support outweighs
+    assert abs(run(wrong_texts, descriptions="add", description_weight=2.0) - (1 - pulled)) < 1e-6
+    assert run(wrong_texts, descriptions="only") < 1 - pulled  # the correct support is ignored

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from test_report_job import finetune_json, seeded_run
 
 from jobs import gain, report
-from test_report_job import finetune_json, seeded_run
 
 
 def demo_bench(path, tkre, minilm):

@@ -67,3 +67,11 @@ def test_models_losses_data_and_eval_import_no_ray_deepspeed_or_openai():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'deepspeed', 'openai'}))\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_loading_a_pretraining_config_imports_neither_torch_nor_transformers():
+    code = ("import sys\nfrom tkre.config import load_config\nfrom tkre.train.config import PretrainConfig, check_stage\n"
+            "load_config(PretrainConfig, 'jobs/configs/scl/sweep_smoke.yaml', check=lambda c: check_stage(c, 'scl'))\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT.parent).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -4,9 +4,10 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from tkre.data.masking import ENTITY, OTHER, RELATION, SPECIAL, MaskingRates, SpanMasker, find_mentions, mask_tokens
+from tkre.data.masking import ENTITY, OTHER, RELATION, SPECIAL, MaskingRates, SpanMasker, find_mentions
 from tkre.models.encoder import resolve_model
 from tkre.synth.server import smollm2_folder
+from tkre.train.batches import mask_tokens
 
 
 @pytest.fixture(scope="module", params=["wordpiece", "byte_bpe"])

@@ -6,7 +6,8 @@ import torch
 from tkre.data.episodes import sample_episodes
 from tkre.data.instance import RelationInstance
 from tkre.models.encoder import RelationEncoder
-from tkre.train.engines import EngineSettings, make_engine
+from tkre.train.config import EngineSettings
+from tkre.train.engines import make_engine
 from tkre.train.meta import PrototypicalModel, episode_batch
 
 WORDS = {"born_in": "was born in", "capital_of": "is the capital of", "member_of": "plays for", "author_of": "wrote"}

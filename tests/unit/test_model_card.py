@@ -28,7 +28,8 @@ def test_an_export_inherits_its_stages_and_records_its_inference_settings(export
     assert [s["stage"] for s in info["stages"]] == ["mslm", "scl"]
     assert info["stages"][0]["metrics"] == {"loss": 7.5} and info["stages"][1]["config"] == {"scl": {"temperature": 0.1}}
     assert read_settings(str(export)) == {"pooling": "mean", "metric": "euclidean", "typed_markers": False,
-                                          "max_length": 256, "description_weight": 2.0}
+                                          "max_length": 256, "description_weight": 2.0,
+                                          "descriptions": "add", "nota_threshold": None}
     card = (export / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: sentence-transformers\nbase_model: sentence-transformers/all-MiniLM-L6-v2")
     assert "mslm -> scl" in card and "| scl | 12 texts | loss 6 |" in card

@@ -10,7 +10,6 @@ from tkre.config import config_data, from_dict
 from tkre.errors import UserError
 from tkre.stages import Stage, run_stage
 
-
 SMOKE = "jobs/configs/pipeline/smoke.yaml"
 
 

@@ -4,6 +4,7 @@ from tkre.data.datasets import limit_per_relation, load_split, relation_schemas
 from tkre.data.episodes import sample_episodes
 from tkre.errors import ConfigError, DataError
 from tkre.eval.episodic import evaluate_episodes
+from tkre.models.scoring import ScoringSettings
 from tkre.predict.fewshot import FewShotRelationClassifier, InferenceSettings
 
 
@@ -18,7 +19,7 @@ def fewrel(data_dir):
 def test_the_api_scores_episodes_as_the_episodic_evaluator_does(fewrel, encoders, k_shot):
     instances, texts = fewrel
     episodes = sample_episodes(instances, 5, k_shot, 3, 12, seed=0)
-    expected = evaluate_episodes(encoders["mean"], instances, episodes, metric="cosine", descriptions=texts,
+    expected = evaluate_episodes(encoders["mean"], instances, episodes, ScoringSettings(), texts,
                                  progress=False)["per_episode"]
     clf = FewShotRelationClassifier(encoders["mean"], InferenceSettings())
     got = []

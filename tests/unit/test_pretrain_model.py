@@ -9,7 +9,8 @@ from tkre.data.masking import MaskingRates, SpanMasker
 from tkre.data.pretrain import PretrainText
 from tkre.losses.scl import RelationVocab
 from tkre.train.batches import collate, encode_texts
-from tkre.train.model import MSLMSettings, PretrainModel, SCLSettings
+from tkre.train.config import MSLMSettings, SCLSettings
+from tkre.train.model import PretrainModel
 
 TEXTS = [
     PretrainText("Phoenix is governed by its mayor Greg Stanton since 2012 .", "Phoenix", "Greg Stanton",
@@ -60,7 +61,8 @@ def test_pretraining_runs_with_dropout():
 
 
 def test_head_warmup_trains_the_head_alone_then_the_encoder():
-    from tkre.train.engines import EngineSettings, make_engine
+    from tkre.train.config import EngineSettings
+    from tkre.train.engines import make_engine
 
     torch.manual_seed(0)
     model = PretrainModel("minilm", mslm=MSLMSettings(head_warmup_steps=2, untie_decoder=True, dropout=0.0))

@@ -2,7 +2,6 @@ import json
 
 import pytest
 
-
 from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_tacred
 from tkre.errors import DataError
 

@@ -1,6 +1,6 @@
 from tkre.data.datasets import load_kshot, load_split, sample_kshot
-from tkre.data.splits import fewrel_val_relation_names, sentence_key, wiki80_disjoint_from_fewrel_val
 from tkre.data.readers import read_pid2name
+from tkre.data.splits import fewrel_val_relation_names, sentence_key, wiki80_disjoint_from_fewrel_val
 
 
 def test_wiki80_minus_fewrel_val_is_relation_disjoint(data_dir):
@@ -41,9 +41,8 @@ def test_wiki80_kshot_uses_shipped_splits(data_dir):
 def test_a_support_set_disjoint_from_evaluation_leaves_out_fewrel_val_and_the_validation_relations(data_dir):
     import pytest
 
-    from tkre.data.splits import kshot_support
+    from tkre.data.splits import kshot_support, validation_relations
     from tkre.errors import ConfigError
-    from tkre.data.splits import validation_relations
 
     task = load_kshot("wiki80", 8, 42, data_dir)
     wide = {x.relation for x in kshot_support(task, "disjoint_from_fewrel_val", root=data_dir)}

@@ -6,8 +6,7 @@ import pytest
 
 from tkre.config import ConfigError
 from tkre.launch.space import Param, config_has_key, load_space
-from tkre.train.stage import PretrainConfig
-
+from tkre.train.config import PretrainConfig
 
 GOOD = """
 base: jobs/configs/scl/smoke.yaml
@@ -123,8 +122,8 @@ def test_trials_get_one_worker_with_their_resources_and_a_report_at_every_valida
 def test_an_override_reads_back_exactly_the_sampled_value(value):
     import numpy as np
 
-    from tkre.launch.sweep import override
     from tkre.config import apply_override
+    from tkre.launch.sweep import override
 
     data = {}
     apply_override(data, override("a.b", value))

@@ -6,9 +6,9 @@ import pytest
 
 from tkre.storage import open_storage
 from tkre.synth.client import ChatClient, LLMSettings, RequestFailed
-from tkre.testing import FaultServer, first_attempt_faults
 from tkre.synth.records import RecordStore, make_request
 from tkre.synth.worker import SynthesisWorker
+from tkre.testing import FaultServer, first_attempt_faults
 
 FAST = dict(timeout_s=0.5, max_attempts=3, backoff_base_s=0.01, backoff_max_s=0.5)
 

@@ -41,7 +41,8 @@ class Engine:
 def test_evaluate_runs_every_eval_every_steps_and_at_the_end_on_rank_0_only(tmp_path):
     import torch
 
-    from tkre.train.loop import LocalContext, LoopSettings, train
+    from tkre.train.config import LoopSettings
+    from tkre.train.loop import LocalContext, train
 
     calls = []
     evaluate = lambda: calls.append(1) or {"val/acc": 50.0 + len(calls)}  # noqa: E731

@@ -5,8 +5,9 @@ import torch
 
 from tkre.data.datasets import load_split
 from tkre.data.splits import HoldoutSettings, heldout_relations
-from tkre.eval.validation import ValidationConfig, Validator
+from tkre.eval.validation import Validator
 from tkre.models.encoder import RelationEncoder
+from tkre.train.config import ValidationConfig
 
 RELATIONS = ["country", "director", "genre", "league", "location", "occupation", "publisher", "sibling"]
 
@@ -53,7 +54,8 @@ def test_held_out_relations_missing_from_the_split_name_the_file(data_dir):
 
 def test_validation_relations_are_the_sweeps_held_out_corpus_relations_and_unseen_by_fewrel_val():
     from tkre.data.splits import fewrel_val_relation_names, validation_relations
-    from tkre.train.stage import PretrainConfig, corpus_texts
+    from tkre.train.config import PretrainConfig
+    from tkre.train.stage import corpus_texts
 
     cfg = PretrainConfig(corpus="corpora/wiki80_k8_smollm2", val=ValidationConfig())
     texts, heldout = corpus_texts(cfg)

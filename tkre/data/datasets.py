@@ -30,8 +30,7 @@ import numpy as np
 
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_tacred
-from tkre.data.schemas import (RelationSchema, Schemas, key_as_words, pid2name_schemas, read_schema_file,
-                               semeval_schemas)
+from tkre.data.schemas import RelationSchema, Schemas, key_as_words, pid2name_schemas, read_schema_file, semeval_schemas
 from tkre.errors import ConfigError, DataMissing
 
 FILE_FORMATS = ("fewrel", "tacred", "semeval", "records")  # a user's own data file (read_data_file)

@@ -12,7 +12,7 @@ Usage::
 
     masker = SpanMasker(tokenizer, MaskingRates(relation=0.8, entity=0.5, other=0.2), max_length=128)
     item = masker.encode("Phoenix is governed by its mayor Greg Stanton .", "Phoenix", "Greg Stanton")
-    input_ids, labels = mask_tokens(item.input_ids, item.probabilities, masker.mask_token_id, generator)
+    input_ids, labels = mask_tokens(item.input_ids, item.probabilities, masker.mask_token_id, generator)  # tkre.train.batches
     masker.counts   # Counter({'both_mentions': 1})
 """
 
@@ -22,8 +22,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-import torch
-
 from tkre.config import fraction
 
 OTHER, ENTITY, RELATION, SPECIAL = 0, 1, 2, 3  # token regions
@@ -31,6 +29,8 @@ OTHER, ENTITY, RELATION, SPECIAL = 0, 1, 2, 3  # token regions
 
 @dataclass(frozen=True)
 class MaskingRates:
+    """MSLM's chance of masking a token inside the relation span, inside an entity mention, and elsewhere."""
+
     relation: float = fraction(0.8)
     entity: float = fraction(0.5)
     other: float = fraction(0.2)
@@ -141,14 +141,6 @@ class SpanMasker:
                 regions.append(OTHER)
         rate = {OTHER: self.rates.other, ENTITY: self.rates.entity, RELATION: self.rates.relation, SPECIAL: 0.0}
         return MaskedText(list(encoding["input_ids"]), regions, [rate[r] for r in regions], status)
-
-
-def mask_tokens(input_ids: torch.Tensor, probabilities: torch.Tensor, mask_token_id: int,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draws the mask: chosen tokens become ``mask_token_id``; labels hold the original id there and -100 elsewhere."""
-    chosen = torch.bernoulli(probabilities, generator=generator).bool()
-    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
-    return torch.where(chosen, torch.full_like(input_ids, mask_token_id), input_ids), labels
 
 
 def sample_negative_span(regions: list[int], rng, max_len: int = 3) -> tuple[int, int] | None:

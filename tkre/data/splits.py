@@ -23,8 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from tkre.config import checked, one_of, positive
-from tkre.data.datasets import (KShotTask, data_dir, limit_per_relation, load_kshot, load_split, read_data_file,
-                                sample_kshot, split_path, unknown_dataset)
+from tkre.data.datasets import (
+    KShotTask,
+    data_dir,
+    limit_per_relation,
+    load_kshot,
+    load_split,
+    read_data_file,
+    sample_kshot,
+    split_path,
+    unknown_dataset,
+)
 from tkre.data.instance import RelationInstance
 from tkre.data.readers import read_fewrel, read_pid2name
 from tkre.errors import ConfigError

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from tkre.config import at_least, checked, one_of, positive
 from tkre.data.datasets import unknown_dataset, unknown_kshot_dataset
+from tkre.data.splits import HoldoutSettings
 from tkre.eval.finetune import FinetuneConfig
-from tkre.models.prototype import DESCRIPTIONS, METRICS
-from tkre.models.encoder import POOLINGS
+from tkre.models.scoring import POOLINGS, ScoringSettings, scoring_of
 
 
 def parse_setting(setting: str) -> tuple[int, int]:
@@ -33,7 +33,11 @@ def _settings_rule(settings: list[str]) -> str | None:
 
 
 @dataclass
-class EpisodicConfig:
+class EpisodicConfig(ScoringSettings, HoldoutSettings):
+    """Episodes and how they are scored: ``ScoringSettings`` (defaults chosen on validation,
+    jobs/configs/eval/validation.yaml, docs/results/protocol_validation.md); ``holdout`` and
+    ``holdout_seed`` pick the validation relations for ``relations: validation``."""
+
     dataset: str = checked(unknown_dataset, "fewrel")  # a registered dataset (tkre.data.datasets)
     split: str = "val"
     data: str | None = None  # your own file instead of dataset/split (FewRel, TACRED, SemEval lines or records)
@@ -42,20 +46,17 @@ class EpisodicConfig:
     episodes: int = positive(1000)
     n_query: int = positive(5)  # queries per relation
     seed: int = 0
-    # defaults chosen on validation (jobs/configs/eval/validation.yaml, docs/results/protocol_validation.md)
-    poolings: list[str] = one_of(lambda: ["mean"], POOLINGS)
-    metric: str = one_of("cosine", METRICS)
-    descriptions: str = one_of("add", DESCRIPTIONS)  # add: the description joins the support; only: alone
-    description_weight: float = at_least(1.0, 0)  # the description counts as w support instances: (K * support_mean + w * description) / (K + w)
+    poolings: list[str] | None = one_of(None, POOLINGS)  # compare several poolings (null: ``pooling`` alone)
     schema: str | None = None  # relation names and descriptions: the dataset's own, or a .json/.yaml file
-    relations: str = one_of("all", ("all", "validation"))  # validation: Wiki80's 16 held-out validation relations
+    relations: str = one_of("all", ("all", "validation"))  # validation: Wiki80's held-out validation relations
     na_rate: float = at_least(0.0, 0)  # none-of-the-above queries per episode, as a multiple of n_query
-    nota_threshold: float | None = None  # predict none-of-the-above below this prototype score
-    typed_markers: bool = False  # typed markers where the data has entity types
-    max_length: int = positive(256)
     batch_size: int = positive(64)
     limit_per_relation: int | None = positive(None)  # keep the first N instances of each relation
     episodes_from: str | None = None  # replay the frozen episodes in this local folder (an earlier run's episodes/)
+
+    def scorings(self) -> list[ScoringSettings]:
+        """The scoring settings of each pooling compared."""
+        return [scoring_of(self, pooling=p) for p in self.poolings or [self.pooling]]
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 Usage::
 
-    result = evaluate_episodes(encoder, instances, episodes)   # {"accuracy", "ci95", ...}
+    result = evaluate_episodes(encoder, instances, episodes)   # {"accuracy", "ci95", ...}, ScoringSettings()
     results = evaluate_episode_sets(encoder, instances, {"5w1s": eps_a, "10w5s": eps_b})  # one encoding
-    results = evaluate_episode_sets(encoder, instances, sets, metric="cosine", descriptions={"P931": "place served ..."})
+    results = evaluate_episode_sets(encoder, instances, sets, ScoringSettings(metric="dot"), {"P931": "place served ..."})
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tkre.data.episodes import Episode, episode_instances
 from tkre.data.instance import RelationInstance
 from tkre.eval.metrics import mean_ci95
 from tkre.models.prototype import predict, prototype_scores, prototypes
+from tkre.models.scoring import ScoringSettings
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Descriptions:
 
     embeddings: torch.Tensor
     row: dict[str, int]
-    mode: str = "add"  # add | only (see tkre.models.prototype.DESCRIPTIONS)
+    mode: str = "add"  # add | only (see tkre.models.scoring.DESCRIPTIONS)
     weight: float = 1.0
 
     @classmethod
@@ -47,7 +48,7 @@ def episode_accuracies(
     embeddings: torch.Tensor,
     row_of: np.ndarray,
     episodes: list[Episode],
-    metric: str = "euclidean",
+    metric: str,
     nota_threshold: float | None = None,
     chunk: int = 2000,
     progress: bool = True,
@@ -76,16 +77,15 @@ def evaluate_episode_sets(
     encoder,
     instances: list[RelationInstance],
     episode_sets: dict[str, list[Episode]],
-    batch_size: int = 64,
-    metric: str = "euclidean",
-    nota_threshold: float | None = None,
-    progress: bool = True,
+    scoring: ScoringSettings | None = None,
     descriptions: dict[str, str] | None = None,
-    description_mode: str = "add",
-    description_weight: float = 1.0,
+    batch_size: int = 64,
+    progress: bool = True,
 ) -> dict[str, dict]:
-    """Accuracy with its 95% interval per episode set; the instances of all sets are encoded once, and so
+    """Accuracy with its 95% interval per episode set, scored under ``scoring`` (metric, descriptions and their
+    weight, NOTA threshold; default ``ScoringSettings()``); the instances of all sets are encoded once, and so
     is the description text (``descriptions``: relation -> text) of each relation."""
+    scoring = scoring or ScoringSettings()
     start = time.perf_counter()
     used = episode_instances([ep for eps in episode_sets.values() for ep in eps])
     row_of = np.full(len(instances), -1, dtype=np.int64)
@@ -94,12 +94,12 @@ def evaluate_episode_sets(
     embeddings = encoder.encode([instances[i] for i in used], batch_size=batch_size, progress=progress)
     described = None
     if descriptions is not None:
-        described = Descriptions.encode(encoder, descriptions, description_mode, description_weight, batch_size)
+        described = Descriptions.encode(encoder, descriptions, scoring.descriptions, scoring.description_weight, batch_size)
     encode_seconds = time.perf_counter() - encode_start
     results = {}
     for name, episodes in episode_sets.items():
-        accuracies = episode_accuracies(embeddings, row_of, episodes, metric, nota_threshold, progress=progress,
-                                        descriptions=described)
+        accuracies = episode_accuracies(embeddings, row_of, episodes, scoring.metric, scoring.nota_threshold,
+                                        progress=progress, descriptions=described)
         accuracy, ci95 = mean_ci95(accuracies.tolist())
         first = episodes[0]
         results[name] = {
@@ -117,6 +117,6 @@ def evaluate_episode_sets(
     return results
 
 
-def evaluate_episodes(encoder, instances: list[RelationInstance], episodes: list[Episode], **kwargs) -> dict:
+def evaluate_episodes(encoder, instances: list[RelationInstance], episodes: list[Episode], *args, **kwargs) -> dict:
     """``evaluate_episode_sets`` for a single set of episodes."""
-    return evaluate_episode_sets(encoder, instances, {"episodes": episodes}, **kwargs)["episodes"]
+    return evaluate_episode_sets(encoder, instances, {"episodes": episodes}, *args, **kwargs)["episodes"]

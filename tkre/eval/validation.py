@@ -8,7 +8,7 @@ validation only.
 
 Usage::
 
-    heldout = validation_relations(ValidationConfig(holdout=16))
+    heldout = validation_relations(ValidationConfig(holdout=16))            # tkre.data.splits
     texts = [t for t in texts if t.relation not in heldout]        # held out of pre-training
     validator = Validator(ValidationConfig(holdout=16), heldout, "runs/mslm/export")
     validator(model.mlm.base_model)     # {"val/acc": ..., "val/acc_5w1s": ..., "val/acc_5w5s": ...}
@@ -16,42 +16,15 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from torch import nn
 
-from tkre.config import at_least, checked, one_of, positive
 from tkre.data.datasets import data_dir, limit_per_relation, load_split, relation_schemas, split_path
 from tkre.data.episodes import sample_episodes
-from tkre.data.splits import HoldoutSettings
 from tkre.eval.episodic import evaluate_episode_sets
-from tkre.models.prototype import DESCRIPTIONS, METRICS
-from tkre.models.encoder import POOLINGS, RelationEncoder
-
-
-def _positive_ints(values: list[int]) -> str | None:
-    return None if values and all(v > 0 for v in values) else f"must be a non-empty list of K > 0, got {values!r}"
-
-
-@dataclass
-class ValidationConfig(HoldoutSettings):
-    """``holdout`` relations (``tkre.data.splits.validation_relations``) held out of training and scored."""
-
-    data: str = "wiki80"
-    split: str = checked(lambda v: "validation never reads a test split" if v == "test" else None, "dev")
-    n_way: int = at_least(5, 2)
-    k_shots: list[int] = checked(_positive_ints, lambda: [1, 5])  # val/acc is their mean
-    n_query: int = positive(5)
-    episodes: int = positive(200)  # per K
-    seed: int = 0
-    limit_per_relation: int | None = positive(40)
-    pooling: str = one_of("mean", POOLINGS)
-    metric: str = one_of("cosine", METRICS)  # the evaluation protocol chosen on validation (tkre.eval.config)
-    descriptions: str = one_of("add", DESCRIPTIONS)  # relation descriptions from the data's schema (tkre.data.schemas)
-    description_weight: float = at_least(1.0, 0)
-    batch_size: int = positive(64)
-    eval_every: int = positive(20)  # steps
+from tkre.models.encoder import RelationEncoder
+from tkre.models.scoring import scoring_of
+from tkre.train.config import ValidationConfig
 
 
 class Validator:
@@ -59,10 +32,11 @@ class Validator:
 
     def __init__(self, cfg: ValidationConfig, relations: list[str], model_path: str, max_length: int = 128,
                  root: str | None = None):
+        """``max_length``: the trained model's, used where ``cfg.max_length`` is null."""
         if cfg.split == "test":
             raise ValueError(f"val.split: sweeps and validation never read a test split, got {cfg.data}/{cfg.split}")
-        if not cfg.k_shots or cfg.eval_every < 1:
-            raise ValueError(f"val: expected k_shots non-empty and eval_every >= 1, got {cfg.k_shots} and {cfg.eval_every}")
+        if not cfg.k_shots:
+            raise ValueError(f"val.k_shots: expected a non-empty list, got {cfg.k_shots}")
         self.cfg = cfg
         self.relations = relations
         instances = [x for x in load_split(cfg.data, cfg.split, root) if x.relation in self.relations]
@@ -76,17 +50,18 @@ class Validator:
         self.texts = None
         if cfg.descriptions != "none":
             self.texts = {r: s.text for r, s in relation_schemas(self.relations, cfg.data, root).items()}
-        self.model_path, self.max_length = model_path, max_length
+        self.model_path = model_path
+        self.scoring = scoring_of(cfg, max_length=cfg.max_length or max_length)
         self.encoder: RelationEncoder | None = None  # wraps the backbone it is first called with
 
     def __call__(self, backbone: nn.Module) -> dict[str, float]:
         """Accuracy (%) per episode setting and their mean as ``val/acc``; the backbone's train/eval mode is kept."""
         was_training = backbone.training
         if self.encoder is None or self.encoder.encoder is not backbone:
-            self.encoder = RelationEncoder(self.model_path, self.cfg.pooling, max_length=self.max_length, backbone=backbone)
-        results = evaluate_episode_sets(self.encoder, self.instances, self.episodes, self.cfg.batch_size, self.cfg.metric,
-                                        progress=False, descriptions=self.texts, description_mode=self.cfg.descriptions,
-                                        description_weight=self.cfg.description_weight)
+            self.encoder = RelationEncoder(self.model_path, self.scoring.pooling, self.scoring.typed_markers,
+                                           self.scoring.max_length, backbone=backbone)
+        results = evaluate_episode_sets(self.encoder, self.instances, self.episodes, self.scoring, self.texts,
+                                        self.cfg.batch_size, progress=False)
         backbone.train(was_training)
         accuracy = {f"val/acc_{name}": 100 * r["accuracy"] for name, r in results.items()}
         return {"val/acc": float(np.mean(list(accuracy.values()))), **accuracy}

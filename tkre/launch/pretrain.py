@@ -27,7 +27,8 @@ from tkre.launch.session import stop_ray
 from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import resolve_model
 from tkre.storage import CONFIG, METRICS_FILE, absolute, export_of, is_remote, open_storage, upload_folder
-from tkre.train.stage import PretrainConfig, check_stage, corpus_texts, resolve_paths, train_stage
+from tkre.train.config import PretrainConfig, check_stage
+from tkre.train.stage import corpus_texts, resolve_paths, train_stage
 
 
 def worker_loop(loop_config: dict) -> None:

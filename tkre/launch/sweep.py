@@ -20,7 +20,8 @@ import yaml
 from tkre.config import load_config
 from tkre.launch.space import SweepSpace
 from tkre.report.sweep import FIRST
-from tkre.train.stage import PretrainConfig, corpus_texts, resolve_paths, train_stage
+from tkre.train.config import PretrainConfig
+from tkre.train.stage import corpus_texts, resolve_paths, train_stage
 
 SET_BY_THE_SWEEP = ("run_dir", "workers", "loop.log_every", "loop.checkpoint_every")
 

@@ -23,8 +23,7 @@ from dataclasses import asdict, dataclass, fields
 import yaml
 
 from tkre.errors import ConfigError
-from tkre.models.prototype import METRICS
-from tkre.models.encoder import POOLINGS
+from tkre.models.scoring import METRICS, POOLINGS, ScoringSettings
 from tkre.storage import open_storage
 
 CARD_FILE, CARD = "tkre.json", "README.md"
@@ -32,14 +31,8 @@ HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # the packaged
 
 
 @dataclass
-class InferenceSettings:
-    """How an encoder turns sentences into prototypes; the defaults were chosen on validation."""
-
-    pooling: str = "mean"
-    metric: str = "cosine"
-    typed_markers: bool = False
-    max_length: int = 256
-    description_weight: float = 1.0
+class InferenceSettings(ScoringSettings):
+    """How an export turns sentences into prototypes (``ScoringSettings``, defaults chosen on validation)."""
 
     def __post_init__(self):
         if self.pooling not in POOLINGS or self.metric not in METRICS:

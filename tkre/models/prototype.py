@@ -15,17 +15,13 @@ Usage::
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.nn.functional import normalize
 
-METRICS = ("euclidean", "dot", "cosine")
-SCORE_RANGES = {"euclidean": (-math.inf, 0.0), "dot": (-math.inf, math.inf), "cosine": (-1.0, 1.0)}  # of prototype_scores
-DESCRIPTIONS = ("none", "add", "only")  # how descriptions enter a prototype
+from tkre.models.scoring import METRICS
 
 
-def prototypes(support: torch.Tensor, metric: str = "euclidean", descriptions: torch.Tensor | None = None,
+def prototypes(support: torch.Tensor, metric: str, descriptions: torch.Tensor | None = None,
                weight: float = 1.0, has_description: torch.Tensor | None = None) -> torch.Tensor:
     """Prototypes [E, N, D] from support [E, N, K, D] (K may be 0) and optional descriptions [E, N, D].
 
@@ -53,7 +49,7 @@ def prototypes(support: torch.Tensor, metric: str = "euclidean", descriptions: t
     return torch.where(has_description.unsqueeze(-1), combined, mean)
 
 
-def prototype_scores(prototypes: torch.Tensor, query: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
+def prototype_scores(prototypes: torch.Tensor, query: torch.Tensor, metric: str) -> torch.Tensor:
     """Scores [E, Q, N] of each query [E, Q, D] against each prototype [E, N, D]; higher is nearer."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")

@@ -30,11 +30,19 @@ from tkre.config import positive
 from tkre.data.datasets import DATASETS, read_schema_source, relation_schemas
 from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
 from tkre.errors import ConfigError, UserError
-from tkre.models.classifier import CLASSIFIER_FILE, RelationClassifier
-from tkre.models.prototype import SCORE_RANGES
+from tkre.models.classifier import CLASSIFIER_FILE
+from tkre.models.scoring import SCORE_RANGES
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
-from tkre.storage import (arrow_location, delete_folder, download_folder, is_remote, join, open_storage, read_file,
-                          write_file)
+from tkre.storage import (
+    arrow_location,
+    delete_folder,
+    download_folder,
+    is_remote,
+    join,
+    open_storage,
+    read_file,
+    write_file,
+)
 
 
 @dataclass

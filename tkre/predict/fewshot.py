@@ -21,9 +21,9 @@ import torch
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.records import record_instance
 from tkre.errors import ConfigError
-from tkre.models.prototype import prototype_scores, prototypes
 from tkre.models.card import InferenceSettings, read_settings
 from tkre.models.encoder import RelationEncoder, default_device
+from tkre.models.prototype import prototype_scores, prototypes
 
 
 def as_instances(records, name: str, need_relation: bool = False) -> list[RelationInstance]:

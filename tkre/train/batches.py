@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tkre.data.masking import ENTITY, RELATION, MaskedText, SpanMasker, mask_tokens, sample_negative_span
+from tkre.data.masking import ENTITY, RELATION, MaskedText, SpanMasker, sample_negative_span
 from tkre.data.pretrain import PretrainText
 from tkre.losses.scl import RelationVocab
 
@@ -32,6 +32,14 @@ class Example:
     index: int
     item: MaskedText
     relation_id: int | None
+
+
+def mask_tokens(input_ids: torch.Tensor, probabilities: torch.Tensor, mask_token_id: int,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draws the mask: chosen tokens become ``mask_token_id``; labels hold the original id there and -100 elsewhere."""
+    chosen = torch.bernoulli(probabilities, generator=generator).bool()
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    return torch.where(chosen, torch.full_like(input_ids, mask_token_id), input_ids), labels
 
 
 def encode_texts(texts: list[PretrainText], masker: SpanMasker, vocab: RelationVocab | None = None) -> list[Example]:

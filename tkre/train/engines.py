@@ -15,26 +15,13 @@ Usage::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from tkre.config import at_least, fraction, one_of, positive
-
-
-@dataclass
-class EngineSettings:
-    kind: str = one_of("deepspeed", ("deepspeed", "torch"))  # torch: plain, DDP across ranks
-    zero_stage: int = one_of(1, (0, 1, 2, 3))
-    bf16: bool = False  # GPU only
-    lr: float = at_least(5e-5, 0)
-    weight_decay: float = at_least(0.01, 0)
-    eps: float = positive(1e-6)
-    warmup_ratio: float = fraction(0.1)
-    clip: float = positive(1.0)
+from tkre.train.config import EngineSettings
 
 
 def adamw(model: nn.Module, s: EngineSettings, delayed: set[str] = frozenset(), delay: int = 0) -> torch.optim.AdamW:

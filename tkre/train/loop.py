@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -23,17 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from tkre.config import at_least, positive
-
-
-@dataclass
-class LoopSettings:
-    max_steps: int = positive(200)
-    batch_size: int = positive(16)  # per worker
-    checkpoint_every: int = positive(50)
-    log_every: int = positive(10)
-    seed: int = 0
-    eval_every: int = at_least(0, 0)  # steps between calls of the loop's ``evaluate`` (0: never)
+from tkre.train.config import LoopSettings
 
 
 class Context(Protocol):

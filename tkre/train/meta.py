@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from tkre.data.episodes import Episode
-from tkre.models.prototype import prototype_scores, prototypes
 from tkre.models.encoder import Features, RelationEncoder
+from tkre.models.prototype import prototype_scores, prototypes
 
 
 def episode_batch(encoder: RelationEncoder, features: list[Features], episodes: list[Episode],

@@ -15,37 +15,13 @@ Usage::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-from tkre.config import at_least, fraction, one_of, positive
 from tkre.losses.scl import SpanContrastiveHead
 from tkre.models.encoder import resolve_model, span_mean
-
-ANCHORS = ("learned", "description")
-
-
-@dataclass
-class MSLMSettings:
-    head_warmup_steps: int = at_least(0, 0)  # steps that train the MLM head alone
-    untie_decoder: bool = False  # the head's output matrix stops sharing the input embeddings
-    dropout: float | None = fraction(None)  # the encoder's hidden and attention dropout (null: the model's own)
-
-
-@dataclass
-class SCLSettings:
-    temperature: float = positive(0.1)
-    in_batch_negatives: bool = False
-    projection_size: int | None = positive(None)  # learned anchors only
-    mslm_weight: float = at_least(1.0, 0)  # l1
-    scl_weight: float = at_least(1.0, 0)  # l2
-    anchors: str = one_of("learned", ANCHORS)  # learned: the paper's; description: the encoded "name: description"
-    positive: str = one_of("span", ("span", "mean"))  # the relation span, or the sentence mean evaluation pools
-    entity_mask: float = fraction(0.0)  # description anchors: mask the positive pass's mentions with this chance
-    schema: str | None = None  # description anchors: schema source or file (null: the corpus's dataset)
+from tkre.train.config import MSLMSettings, SCLSettings
 
 
 class PretrainModel(nn.Module):
