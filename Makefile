@@ -65,12 +65,12 @@ SEEDS ?= 0 1 2
 # keep a finished eval run's results.json (the run dir $(1)) as the target
 keep = mkdir -p $(@D) && cp $(1)/results.json $@
 $(X)/mslm-%/$(DONE):
-	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml --set loop.seed=$* --set run_dir=$(X)/mslm-$*
+	$(PY) -m jobs.pretrain mslm --config jobs/configs/mslm/minilm.yaml --set loop.seed=$* --set run_dir=$(X)/mslm-$*
 $(X)/scl-description-%/$(DONE): $(X)/mslm-%/$(DONE)
-	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml --set loop.seed=$* --set init_from=$(X)/mslm-$*/export \
+	$(PY) -m jobs.pretrain scl --config jobs/configs/scl/minilm.yaml --set loop.seed=$* --set init_from=$(X)/mslm-$*/export \
 	    --set run_dir=$(X)/scl-description-$*
 $(X)/scl-learned-%/$(DONE): $(X)/mslm-%/$(DONE)
-	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml --set loop.seed=$* --set init_from=$(X)/mslm-$*/export \
+	$(PY) -m jobs.pretrain scl --config jobs/configs/scl/minilm.yaml --set loop.seed=$* --set init_from=$(X)/mslm-$*/export \
 	    --set scl.anchors=learned --set scl.positive=span --set run_dir=$(X)/scl-learned-$*
 $(X)/meta-%/$(DONE):
 	$(PY) -m jobs.meta_train --config jobs/configs/meta_train/proto_minilm.yaml --set loop.seed=$* --set run_dir=$(X)/meta-$*
@@ -113,9 +113,9 @@ CHANGE_no-hygiene := no corpus hygiene
 change_stage1 = $(if $(MSLM_$(1)),$(X)/stage1-$(1)-$(2),$(X)/mslm-$(2))
 define single_change  # $(1) the change, $(2) the seed
 $(X)/stage1-$(1)-$(2)/$(DONE):
-	$(PY) -m jobs.mslm --config jobs/configs/mslm/minilm.yaml $(MSLM_$(1)) --set loop.seed=$(2) --set run_dir=$(X)/stage1-$(1)-$(2)
+	$(PY) -m jobs.pretrain mslm --config jobs/configs/mslm/minilm.yaml $(MSLM_$(1)) --set loop.seed=$(2) --set run_dir=$(X)/stage1-$(1)-$(2)
 $(X)/change-$(1)-$(2)/$(DONE): $(call change_stage1,$(1),$(2))/$(DONE)
-	$(PY) -m jobs.scl --config jobs/configs/scl/minilm.yaml $(SCL_$(1)) --set loop.seed=$(2) \
+	$(PY) -m jobs.pretrain scl --config jobs/configs/scl/minilm.yaml $(SCL_$(1)) --set loop.seed=$(2) \
 	    --set init_from=$(call change_stage1,$(1),$(2))/export --set run_dir=$(X)/change-$(1)-$(2)
 endef
 $(foreach c,$(CHANGES),$(foreach s,$(SEEDS),$(eval $(call single_change,$(c),$(s)))))
@@ -196,8 +196,8 @@ protocol-meta: data
 # stage 1 where the change is in stage 1), and meta-training from the TKRE export. Models are
 # trained under runs/pretrain_validation/; each evaluation's results.json is kept (committed) in
 # docs/results/pretrain_validation_runs/, so a run goes on where it stopped. About 4 hours on 2 cores.
-MSLM_VAL := $(PY) -m jobs.mslm --config jobs/configs/mslm/validation.yaml
-SCL_VAL := $(PY) -m jobs.scl --config jobs/configs/scl/validation.yaml
+MSLM_VAL := $(PY) -m jobs.pretrain mslm --config jobs/configs/mslm/validation.yaml
+SCL_VAL := $(PY) -m jobs.pretrain scl --config jobs/configs/scl/validation.yaml
 PV := runs/pretrain_validation
 PVR := docs/results/pretrain_validation_runs
 PV_ROWS := description learned span entity-mask no-warmup no-markers untied no-hygiene

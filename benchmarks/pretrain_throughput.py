@@ -3,7 +3,7 @@
 Both train the same model (``--model``'s masked LM) on the same batches (the committed corpus,
 span-masked, the loop's seeded order) for the same number of steps, with AdamW, warmup and
 clipping, on every CPU core of this machine; tokens/s counts the non-padding tokens of all steps
-from the first step on. The Ray side is the real job (``tkre.launch.pretrain``, what ``jobs.mslm`` runs) with one worker, so it
+from the first step on. The Ray side is the real job (``jobs/pretrain.py``, what ``tkre mslm`` runs) with one worker, so it
 includes what a user pays: the DeepSpeed engine, the Ray Train context and its reporting, and the
 local Ray runtime's settings (``tkre.launch.session``). The plain loop runs before and after it and
 the ratio is against their mean: a shared 2-core machine drifts by 10% within minutes, which a single
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from jobs.pretrain import run as pretrain
 from tkre.data.datasets import data_dir
 from tkre.data.masking import SpanMasker
-from tkre.launch.pretrain import pretrain
 from tkre.launch.session import stop_ray
 from tkre.train.batches import collate, encode_texts
 from tkre.train.config import EngineSettings, LoopSettings, PretrainConfig

@@ -1,4 +1,5 @@
-"""The ``tkre`` command: ``tkre <stage> ...`` is ``python -m jobs.<stage> ...``, the same arguments and behaviour.
+"""The ``tkre`` command: ``tkre <job> ...`` is ``python -m jobs.<job> ...``, the same arguments and behaviour
+(``tkre mslm`` and ``tkre scl`` are ``python -m jobs.pretrain mslm`` and ``... scl``).
 
 Usage::
 
@@ -12,12 +13,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-# command -> (module under jobs/, what it does)
+# command -> (module under jobs/, what it does); mslm and scl are the two stages of one recipe, jobs/pretrain.py
 COMMANDS = {
     "data": ("data", "download the datasets with sha256 checks (data fetch --dest DIR)"),
     "synth": ("synth", "EDKG explanations and SCDG synthetic instances through an LLM, on Ray Data"),
-    "mslm": ("mslm", "stage 1: masked span language modelling on Ray Train + DeepSpeed"),
-    "scl": ("scl", "stage 2: span-level contrastive learning with MSLM, from the stage-1 export"),
+    "mslm": ("pretrain", "stage 1: masked span language modelling on Ray Train + DeepSpeed"),
+    "scl": ("pretrain", "stage 2: span-level contrastive learning with MSLM, from the stage-1 export"),
     "meta-train": ("meta_train", "prototypical meta-training on the Wiki80 relations unseen in FewRel val"),
     "eval": ("eval", "episodic evaluation on unseen relations and K-shot fine-tuning"),
     "finetune": ("finetune", "K-shot fine-tuning that keeps the best-dev classifier (--save DIR)"),
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"tkre: error: unknown command {argv[0]!r}\n{usage()}", file=sys.stderr)
         raise SystemExit(2)
     module = importlib.import_module(f"jobs.{COMMANDS[argv[0]][0]}")
-    module.main(argv[1:], prog=f"tkre {argv[0]}")
+    stage = {"stage": argv[0]} if module.__name__ == "jobs.pretrain" else {}
+    module.main(argv[1:], prog=f"tkre {argv[0]}", **stage)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from jobs import eval as eval_job
-from jobs import mslm, scl, synth
+from jobs import pretrain, synth
 from tkre.config import FieldError, blame, build_config, config_data, config_yaml, job_arguments, positive, within
 from tkre.data.datasets import check_kshot, data_dir
 from tkre.errors import EndpointError, UserError, user_errors
@@ -47,8 +48,8 @@ class PipelineConfig:
     run_dir: str = "runs/pipeline"  # a folder or s3://bucket/prefix
     data_dir: str | None = None
     synth: synth.Config = field(default_factory=synth.Config)
-    mslm: mslm.Config = field(default_factory=mslm.Config)
-    scl: scl.Config = field(default_factory=scl.Config)
+    mslm: pretrain.Config = field(default_factory=pretrain.Config)
+    scl: pretrain.Config = field(default_factory=pretrain.Config)
     eval: eval_job.Config = field(default_factory=eval_job.Config)
     baseline: str | None = None  # also evaluate this encoder (e.g. the one mslm starts from) on the same episodes
     # the Ray task that runs an evaluation on a cluster (RAY_ADDRESS); a local run evaluates in its own process
@@ -93,8 +94,8 @@ def plan(cfg: Config) -> list[Stage]:
     res = cfg.eval_resources
     evaluate = lambda c: run_with_resources(evaluation, c, res.cpus, res.gpus)  # noqa: E731
     stages = [Stage("synth", synth_cfg, out["synth"], h_synth, synthesis),
-              Stage("mslm", mslm_cfg, out["mslm"], h_mslm, mslm.run, clear=True),
-              Stage("scl", scl_cfg, out["scl"], h_scl, scl.run, clear=True),
+              Stage("mslm", mslm_cfg, out["mslm"], h_mslm, functools.partial(pretrain.run, stage="mslm"), clear=True),
+              Stage("scl", scl_cfg, out["scl"], h_scl, functools.partial(pretrain.run, stage="scl"), clear=True),
               Stage("eval", eval_cfg, out["eval"], config_hash(eval_cfg, HANDED_OVER["eval"], [h_scl]), evaluate)]
     if cfg.baseline:
         baseline = dataclasses.replace(eval_cfg, run_dir=out["baseline"], model=cfg.baseline)

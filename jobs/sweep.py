@@ -2,7 +2,7 @@
 
 Reads a space (``tune_spaces/*.yaml``), checks it and its base config before anything launches,
 then runs one SCL trial per sample on a local Ray runtime or the cluster at ``RAY_ADDRESS``. Each
-trial is the base config plus ``--set`` overrides, so ``python -m jobs.scl --config <base> --set ...``
+trial is the base config plus ``--set`` overrides, so ``python -m jobs.pretrain scl --config <base> --set ...``
 replays it exactly. Trials report validation accuracy on frozen episodes of held-out relations
 every ``loop.eval_every`` steps; ASHA stops the weak ones. Rerunning an interrupted sweep resumes
 it. Leaves, beside Tune's files in ``<storage>/<name>`` (a folder or ``s3://`` prefix):
@@ -85,7 +85,7 @@ def write_results(rows: list[dict], space: SweepSpace, space_path: str, fixed: l
     cfg = load_config(PretrainConfig, space.base, best["overrides"])
     cfg.run_dir = f"{cfg.run_dir.rstrip('/')}_best"
     store.write_text("best.yaml", f"# best trial {best['trial']} of {space_path} ({space.metric} = {best[space.metric]:.2f})\n"
-                     f"#   python -m jobs.scl --config best.yaml\n" + config_yaml(cfg))
+                     f"#   python -m jobs.pretrain scl --config best.yaml\n" + config_yaml(cfg))
     summary = {"sweep": os.path.basename(space_path).removesuffix(".yaml"), "path": path, "trials": len(rows),
                "metric": space.metric, "best_trial": best["trial"], "best": best[space.metric],
                "best_params": {k: best.get(k) for k in keys}, "stopped_early": sum(r["stopped_early"] for r in rows),

@@ -24,13 +24,14 @@ def last_json(stdout):
 
 
 FRONT_DOORS = {"tkre": ("-m", "jobs.cli"), "python -m jobs": ()}
-JOBS = {"data": "data", "synth": "synth", "mslm": "mslm", "scl": "scl", "meta-train": "meta_train", "eval": "eval",
+JOBS = {"data": "data", "synth": "synth", "mslm": "pretrain mslm", "scl": "pretrain scl", "meta-train": "meta_train", "eval": "eval",
         "finetune": "finetune", "predict": "predict", "sweep": "sweep", "pipeline": "pipeline", "report": "report", "gain": "gain"}
 
 
 def command(door: str, job: str, *args: str) -> list[str]:
     """The same job through either front door: ``tkre <job> ...`` or ``python -m jobs.<module> ...``."""
-    return [*FRONT_DOORS[door], job, *args] if door == "tkre" else ["-m", f"jobs.{JOBS[job]}", *args]
+    module, *stage = JOBS[job].split()  # mslm and scl: python -m jobs.pretrain STAGE
+    return [*FRONT_DOORS[door], job, *args] if door == "tkre" else ["-m", f"jobs.{module}", *stage, *args]
 
 
 def test_every_job_takes_the_same_arguments_through_both_front_doors(capsys):
@@ -38,8 +39,8 @@ def test_every_job_takes_the_same_arguments_through_both_front_doors(capsys):
 
     from jobs.cli import COMMANDS, main
 
-    assert {name: module for name, (module, _) in COMMANDS.items()} == JOBS
-    assert {p.stem for p in (REPO / "jobs").glob("*.py")} - {"__init__", "cli"} == set(JOBS.values())
+    assert {name: module for name, (module, _) in COMMANDS.items()} == {job: m.split()[0] for job, m in JOBS.items()}
+    assert {p.stem for p in (REPO / "jobs").glob("*.py")} - {"__init__", "cli"} == {m.split()[0] for m in JOBS.values()}
 
     def help_text(entry, argv):  # in this process: each job's parser, without a start-up per job and door
         with pytest.raises(SystemExit) as done:
@@ -49,7 +50,7 @@ def test_every_job_takes_the_same_arguments_through_both_front_doors(capsys):
 
     for job, module in JOBS.items():
         tkre = help_text(main, [job, "--help"])
-        plain = help_text(importlib.import_module(f"jobs.{module}").main, ["--help"])
+        plain = help_text(importlib.import_module(f"jobs.{module.split()[0]}").main, [*module.split()[1:], "--help"])
         assert tkre.replace(f"tkre {job}", "PROG") == plain.replace(f"python -m jobs.{module}", "PROG"), job
     # and as real commands: both front doors of one job, the command list, an unknown command
     tkre, module = (" ".join(run(*command(door, "eval", "--help")).stdout.split()) for door in FRONT_DOORS)

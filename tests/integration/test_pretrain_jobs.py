@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_training_resumes_from_the_last_
     import time
 
     run_dir = tmp_path / "mslm"
-    job = subprocess.Popen([sys.executable, "-m", "jobs.mslm", "--config", "jobs/configs/mslm/smoke.yaml",
+    job = subprocess.Popen([sys.executable, "-m", "jobs.pretrain", "mslm", "--config", "jobs/configs/mslm/smoke.yaml",
                             "--set", f"run_dir={run_dir}", "--set", "loop.max_steps=12", "--set", "workers.max_failures=1"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None

@@ -59,7 +59,7 @@ def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(t
     trial = next(r for r in table if r["step"] == "4")
     overrides = shlex.split(trial["overrides"])[1::2]
     assert f"init_from={tiny_model}" in overrides
-    _, replay = run(command("jobs.scl", "--config", BASE, sets=[*overrides, f"run_dir={tmp_path / 'replay'}"]))
+    _, replay = run(command("jobs.pretrain", "scl", "--config", BASE, sets=[*overrides, f"run_dir={tmp_path / 'replay'}"]))
     assert replay["val/acc"] == float(trial["val/acc"]) and replay["step"] == 4
 
     # best.yaml is the best trial's config, ready for the scl job as is
@@ -68,7 +68,7 @@ def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(t
     assert best.run_dir == expected.run_dir + "_best"
     best.run_dir = expected.run_dir
     assert config_yaml(best) == config_yaml(expected)
-    assert "python -m jobs.scl --config best.yaml" in (folder / "best.yaml").read_text()
+    assert "python -m jobs.pretrain scl --config best.yaml" in (folder / "best.yaml").read_text()
 
 
 @pytest.mark.timeout(1500)

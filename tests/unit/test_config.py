@@ -80,7 +80,7 @@ def test_every_shipped_job_config_loads():
     assert {f.parent.name for f in files} == {"eval", "finetune", "meta_train", "mslm", "predict", "scl", "synth",
                                               "pipeline"}
     for path in files:
-        job = importlib.import_module(f"jobs.{path.parent.name}")
+        job = importlib.import_module(f"jobs.{ {'mslm': 'pretrain', 'scl': 'pretrain'}.get(path.parent.name, path.parent.name)}")
         cfg = load_config(job.Config, path)
         if path.parent.name == "scl":
             assert cfg.scl is not None and cfg.init_from not in (None, "minilm"), path

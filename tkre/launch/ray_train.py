@@ -1,4 +1,4 @@
-"""Ray Train wiring: the loop's context inside a ``TorchTrainer`` worker, and the trainer itself.
+"""Ray Train wiring: the loop's context inside a ``TorchTrainer`` worker, the pre-training worker, and the trainer.
 
 Every rank saves into its own local folder and reports it; Ray uploads all ranks' files into one
 checkpoint directory under ``storage_path/name`` (local or ``s3://``). After a worker dies, Ray
@@ -6,7 +6,8 @@ restarts the group (``max_failures``) and ``latest_checkpoint`` brings the last 
 
 Usage::
 
-    result = fit(worker_loop, {"config": ...}, num_workers=2, use_gpu=False, storage_path="runs", name="mslm")
+    result = fit(pretrain_worker, {"config": ..., "texts": ..., "heldout": ...}, num_workers=2, use_gpu=False,
+                 storage_path="runs", name="train")
     result.checkpoint.path                       # the last checkpoint
 """
 
@@ -21,7 +22,11 @@ import ray.train
 from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
+from tkre.config import from_dict
+from tkre.data.pretrain import PretrainText
 from tkre.launch.session import init_ray
+from tkre.train.config import PretrainConfig
+from tkre.train.stage import train_stage
 
 
 class RayTrainContext:
@@ -55,6 +60,16 @@ class RayTrainContext:
     def close(self) -> None:
         """Removes this rank's scratch folder (checkpoints already uploaded)."""
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def pretrain_worker(loop_config: dict) -> None:
+    """One Ray Train worker of a pre-training stage: ``train_stage`` on this rank, with the driver's checked texts."""
+    ctx = RayTrainContext()
+    try:
+        train_stage(from_dict(PretrainConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
+                    loop_config["heldout"], ctx)
+    finally:
+        ctx.close()
 
 
 def fit(worker_loop: Callable[[dict], None], loop_config: dict, num_workers: int, use_gpu: bool,

@@ -2,7 +2,7 @@
 
 Each trial is the base config plus the sweep's fixed overrides (one worker with the trial's
 resources, a report and checkpoint at every validation) and its sampled values, written as
-``key=value`` YAML so ``python -m jobs.scl --config <base> --set ...`` replays it exactly.
+``key=value`` YAML so ``python -m jobs.pretrain scl --config <base> --set ...`` replays it exactly.
 
 Usage::
 

@@ -1,6 +1,6 @@
 """One pre-training stage on one rank: ``mslm`` (stage 1) or ``scl`` (stage 2, MSLM + SCL).
 
-The driver (``tkre.launch.pretrain``) reads and checks the corpus, then hands each rank the texts;
+The driver (``jobs/pretrain.py``) reads and checks the corpus, then hands each rank the texts;
 ``train_stage`` builds the examples, the model and the engine and runs the shared loop on the
 rank's context (plain, Ray Train or a Tune trial). Shot settings (``support_k``,
 ``synthetic_per_relation``) choose what of the corpus is used; ``markers`` wraps each text's mentions
