@@ -2,7 +2,8 @@
 
 - nothing in ``tkre/`` imports ``jobs``;
 - only ``tkre/launch`` imports ``ray.train`` or ``ray.tune``;
-- models, losses, data and eval import none of ray, deepspeed or openai.
+- models, losses, data and eval import none of ray, deepspeed or openai;
+- no module imports a higher layer (data -> models -> eval/train -> launch -> jobs), and no import circle.
 """
 
 import ast
@@ -15,6 +16,9 @@ import tkre
 
 ROOT = Path(tkre.__file__).parent
 PURE = ("models", "losses", "data", "eval")
+# the layers, lowest first: each imports only its own layer and those below
+LAYERS = {"config": 0, "errors": 0, "storage": 0, "data": 1, "models": 2, "losses": 2, "eval": 3, "train": 3, "report": 3,
+          "synth": 4, "predict": 4, "launch": 4, "stages": 4, "testing": 4}
 
 
 def imported_names(path: Path) -> set[str]:
@@ -75,3 +79,38 @@ def test_loading_a_pretraining_config_imports_neither_torch_nor_transformers():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}))\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT.parent).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def module_of(path: str) -> str:
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def layer_of(module: str) -> int:
+    parts = module.split(".")
+    return 5 if parts[0] == "jobs" else LAYERS[parts[1]]
+
+
+def test_no_module_imports_a_higher_layer_and_no_imports_form_a_circle():
+    modules = {module_of(f): {n for n in names if under(n, "tkre", "jobs") and n != "tkre"}
+               for f, names in library_files().items()}
+    assert set(LAYERS) == {m.split(".")[1] for m in modules if m != "tkre"}  # every package has its layer
+    upward = sorted((m, n) for m, names in modules.items() if m != "tkre" for n in names if layer_of(n) > layer_of(m))
+    assert not upward
+    # the module graph (a name imported from a module is an edge to that module), walked for a cycle
+    graph = {m: {next(c for c in (n, n.rpartition(".")[0]) if c in modules) for n in names} - {m}
+             for m, names in modules.items()}
+    done, path = set(), []
+
+    def visit(module):
+        assert module not in path, f"import circle: {' -> '.join(path[path.index(module):] + [module])}"
+        if module in done:
+            return
+        path.append(module)
+        for target in sorted(graph[module]):
+            visit(target)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    assert "tkre.data.splits" in graph["tkre.train.stage"]  # the walk sees the edges
