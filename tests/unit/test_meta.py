@@ -26,7 +26,7 @@ def sentences():
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32))
+    return PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32), "euclidean")
 
 
 def test_a_batch_holds_every_support_instance_then_every_query(model):
@@ -64,7 +64,7 @@ def test_the_loss_is_cross_entropy_over_squared_distances_to_the_prototypes(mode
 
 def test_training_on_episodes_lowers_the_loss():
     torch.manual_seed(0)
-    model = PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32))
+    model = PrototypicalModel(RelationEncoder("minilm", "mean", max_length=32), "euclidean")
     data = sentences()
     batch = episode_batch(model.encoder, model.encoder.featurize(data), sample_episodes(data, 4, 1, 4, 2, seed=4))
     engine = make_engine(EngineSettings(kind="torch", lr=1e-4, warmup_ratio=0.0), model, 8, 2, torch.device("cpu"))

@@ -3,7 +3,7 @@
 Usage: ``cfg = load_config(EvalConfig, "jobs/configs/eval/smoke.yaml", ["episodic.metric=cosine"])``
 
 Settings ``"5-0"``/``"10-0"`` are 0-shot episodes scored by descriptions alone; ``relations:
-validation`` keeps the Wiki80 relations held out for choosing settings (``tkre.eval.validation``).
+validation`` keeps the Wiki80 relations held out for choosing settings (``tkre.data.splits``).
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
 """Prototypical meta-training (Snell et al., 2017), the classic FSRE baseline: each step embeds
 N-way K-shot episodes of the training relations and minimises cross-entropy over the query
-scores against the episode's prototypes (negative squared Euclidean distance by default, or
-scaled cosine), optionally with relation-description prototypes whose description is dropped
-at random so the model also works without one.
+scores against the episode's prototypes (negative squared Euclidean distance, or scaled cosine:
+the metric of the caller's ``ScoringSettings``), optionally with relation-description prototypes
+whose description is dropped at random so the model also works without one.
 
 Episodes are the loop's examples, so the shared loop (``tkre.train.loop.train``) checkpoints,
 resumes and logs meta-training like pre-training.
 
 Usage::
 
-    model = PrototypicalModel(RelationEncoder("minilm", "mean"))
+    model = PrototypicalModel(RelationEncoder("minilm", "mean"), "cosine", scale=10.0)
     features = model.encoder.featurize(instances)
     episodes = sample_episodes(instances, 5, 1, 5, episodes=1000, seed=0)
     train(engine, episodes, lambda eps, epoch: episode_batch(model.encoder, features, eps), settings, ctx)
@@ -63,7 +63,7 @@ class PrototypicalModel(nn.Module):
     description prototypes (``tkre.models.prototype.prototypes``).
     """
 
-    def __init__(self, encoder: RelationEncoder, metric: str = "euclidean", description_weight: float = 1.0,
+    def __init__(self, encoder: RelationEncoder, metric: str, description_weight: float = 1.0,
                  scale: float = 1.0, learn_scale: bool = False):
         super().__init__()
         self.encoder, self.metric, self.description_weight = encoder, metric, description_weight
