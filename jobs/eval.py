@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 
 from tkre.config import FieldError, config_yaml, data_arguments, load_config
-from tkre.data.datasets import check_kshot, limit_per_relation, load_split, read_data_file, relation_schemas
+from tkre.data.datasets import check_kshot, limit_per_relation, load_split, relation_schemas
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
+from tkre.data.records import read_data_file
 from tkre.data.schemas import Schemas
 from tkre.data.splits import validation_relations
 from tkre.errors import user_errors

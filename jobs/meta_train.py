@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from tkre.config import FieldError, at_least, data_arguments, fraction, load_config, one_of, positive, save_config
-from tkre.data.datasets import read_data_file, relation_schemas
+from tkre.data.datasets import relation_schemas
 from tkre.data.episodes import sample_episodes
+from tkre.data.records import read_data_file
 from tkre.data.splits import validation_relations, wiki80_disjoint_from_fewrel_val
 from tkre.errors import user_errors
 from tkre.eval.validation import Validator

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tkre.data.datasets import file_format, load_split, read_data_file
-from tkre.data.records import instance_record
+from tkre.data.datasets import load_split
+from tkre.data.records import file_format, instance_record, read_data_file
 from tkre.errors import DataError, DataMissing
 
 

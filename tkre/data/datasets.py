@@ -8,7 +8,7 @@ meta-training and predict all look datasets up here. A new dataset is one reader
 Layout of the built-in ones (what ``tkre data fetch`` writes): ``fewrel/{val_wiki,pid2name}.json``,
 ``wiki80/{dev,test,rel2id}.json``, ``wiki80/k-shot/K-SEED/{train,dev}.json``,
 ``semeval/{train,dev,test}.txt`` and ``semeval/rel2id.json``. A user's own file (FewRel, TACRED or
-SemEval format, or user records) reads through ``read_data_file``, its format inferred or given.
+SemEval format, or user records) reads through ``tkre.data.records.read_data_file``.
 
 Usage::
 
@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_ta
 from tkre.data.schemas import RelationSchema, Schemas, key_as_words, pid2name_schemas, read_schema_file, semeval_schemas
 from tkre.errors import ConfigError, DataMissing
 
-FILE_FORMATS = ("fewrel", "tacred", "semeval", "records")  # a user's own data file (read_data_file)
 KSHOT_POLICIES = ("shipped", "sampled")
 
 
@@ -131,47 +129,6 @@ def load_split(name: str, split: str, root: str | Path | None = None) -> list[Re
     """All instances of dataset ``name``'s ``split``, in file order."""
     root = data_dir(root)
     return dataset(name).reader(split_path(name, split, root))
-
-
-def file_format(path: str | Path) -> str:
-    """A data file's format, from its shape: a FewRel object, a TACRED-style list (Wiki80, TACRED),
-    SemEval-style JSON lines (``token``, ``h.pos``), or user records (``tkre.data.records``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataMissing(f"data file {path} not found")
-    if path.suffix == ".parquet":
-        return "records"
-    if path.suffix == ".json":
-        data = _first_json(path)
-        if isinstance(data, dict):
-            return "fewrel"
-        return "tacred" if data and isinstance(data[0], dict) and "subj_start" in data[0] else "records"
-    with open(path, encoding="utf-8") as f:
-        first = next((line for line in f if line.strip()), "{}")
-    try:
-        record = json.loads(first)
-    except json.JSONDecodeError:
-        return "records"  # the records reader names the bad line
-    return "semeval" if isinstance(record, dict) and "token" in record and "text" not in record else "records"
-
-
-def _first_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None  # the reader of the inferred format names where it breaks
-
-
-def read_data_file(path: str | Path, fmt: str | None = None) -> list[RelationInstance]:
-    """Every labelled instance of a user's data file; ``fmt`` (one of ``FILE_FORMATS``) or inferred."""
-    from tkre.data.records import read_records
-
-    fmt = fmt or file_format(path)
-    if fmt not in FILE_FORMATS:
-        raise ConfigError(f"data format {fmt!r}: choose one of {', '.join(FILE_FORMATS)}")
-    if fmt == "records":
-        return read_records(str(path), need_relation=True)
-    return {"fewrel": read_fewrel, "tacred": read_tacred, "semeval": read_semeval}[fmt](path)
 
 
 def limit_per_relation(instances: list[RelationInstance], limit: int | None) -> list[RelationInstance]:

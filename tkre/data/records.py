@@ -10,7 +10,8 @@ Text is split on whitespace and at the entity boundaries, so ``"Paris,"`` yields
 Files are JSON lines, a JSON list or Parquet, local or ``s3://``; a bad record raises ``DataError``
 naming the file, the record (``line N``, or the index N in a list or Parquet file) and the field.
 
-Arrow batches (Ray Data) become ``(where, record)`` pairs through ``arrow_records``.
+Arrow batches (Ray Data) become ``(where, record)`` pairs through ``arrow_records``. A user's labelled data
+file in any format (FewRel, TACRED, SemEval lines or records) reads through ``read_data_file``.
 
 Usage::
 
@@ -18,6 +19,7 @@ Usage::
     support = read_records("support.jsonl", need_relation=True)
     inst = record_instance({"text": ..., "h": {"pos": [0, 5]}, "t": {"pos": [12, 18]}}, "queries.jsonl", "line 1")
     instance_record(inst, id=7)     # back to a record: {"text", "h", "t"[, "relation"], "id": 7}
+    read_data_file("pubmed.json")   # FewRel 2.0's format, inferred from its shape
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ from __future__ import annotations
 import io
 import json
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from tkre.data.instance import RelationInstance
-from tkre.data.readers import _field, _optional_str, _span, _tokens
-from tkre.errors import DataError, DataMissing
+from tkre.data.readers import _field, _optional_str, _span, _tokens, read_fewrel, read_semeval, read_tacred
+from tkre.errors import ConfigError, DataError, DataMissing
 
 FORMATS = ("jsonl", "json", "parquet")
 
@@ -153,3 +155,44 @@ def arrow_records(batch) -> list[tuple[str, dict]]:
     return [(f"id {r['id']}" if "id" in r else f"with text {str(r.get('text', r.get('tokens')))[:40]!r}", r)
             for r in records]
 
+
+FILE_FORMATS = ("fewrel", "tacred", "semeval", "records")  # a user's own data file (read_data_file)
+
+
+def file_format(path: str | Path) -> str:
+    """A data file's format, from its shape: a FewRel object, a TACRED-style list (Wiki80, TACRED),
+    SemEval-style JSON lines (``token``, ``h.pos``), or user records (``tkre.data.records``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataMissing(f"data file {path} not found")
+    if path.suffix == ".parquet":
+        return "records"
+    if path.suffix == ".json":
+        data = _first_json(path)
+        if isinstance(data, dict):
+            return "fewrel"
+        return "tacred" if data and isinstance(data[0], dict) and "subj_start" in data[0] else "records"
+    with open(path, encoding="utf-8") as f:
+        first = next((line for line in f if line.strip()), "{}")
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return "records"  # the records reader names the bad line
+    return "semeval" if isinstance(record, dict) and "token" in record and "text" not in record else "records"
+
+
+def _first_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None  # the reader of the inferred format names where it breaks
+
+
+def read_data_file(path: str | Path, fmt: str | None = None) -> list[RelationInstance]:
+    """Every labelled instance of a user's data file; ``fmt`` (one of ``FILE_FORMATS``) or inferred."""
+    fmt = fmt or file_format(path)
+    if fmt not in FILE_FORMATS:
+        raise ConfigError(f"data format {fmt!r}: choose one of {', '.join(FILE_FORMATS)}")
+    if fmt == "records":
+        return read_records(str(path), need_relation=True)
+    return {"fewrel": read_fewrel, "tacred": read_tacred, "semeval": read_semeval}[fmt](path)

@@ -29,13 +29,13 @@ from tkre.data.datasets import (
     limit_per_relation,
     load_kshot,
     load_split,
-    read_data_file,
     sample_kshot,
     split_path,
     unknown_dataset,
 )
 from tkre.data.instance import RelationInstance
 from tkre.data.readers import read_fewrel, read_pid2name
+from tkre.data.records import read_data_file
 from tkre.errors import ConfigError
 
 SUPPORT_RELATIONS = ("disjoint_from_fewrel_val", "disjoint_from_evaluation", "all")

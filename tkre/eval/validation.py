@@ -1,8 +1,9 @@
 """Episodic validation during pre-training: relations held out of the corpus, frozen episodes, live weights.
 
 The ``val.holdout`` validation relations (``tkre.data.splits.validation_relations``, a seeded draw)
-are removed from pre-training and scored on instances of a validation split (default Wiki80 dev) as N-way K-shot episodes for
-every K in ``val.k_shots``. The episodes are a pure function of the config (seeded), so every
+are removed from training and scored on instances of a validation split (default Wiki80 dev) as
+N-way K-shot episodes for every K in ``val.k_shots``, under the ``ScoringSettings`` that
+``ValidationConfig`` (``tkre.train.config``) embeds. The episodes are a pure function of the config (seeded), so every
 evaluation of every trial scores the same episodes. A ``test`` split is refused: sweeps select on
 validation only.
 
