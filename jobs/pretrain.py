@@ -75,12 +75,12 @@ def run(cfg: Config, stage: str) -> dict:
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.pretrain", stage: str | None = None) -> dict:
     """``tkre mslm ...`` / ``tkre scl ...`` pass the stage; ``python -m jobs.pretrain STAGE ...`` names it first."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if stage is None and argv[:1] and argv[0] in STAGES:
+        stage, prog = argv[0], f"{prog} {argv[0]}"
+        argv = argv[1:]
     with user_errors(prog):
         if stage is None:
-            if not argv or argv[0] not in STAGES:
-                raise ConfigError(f"name the stage first: {prog} {{{','.join(STAGES)}}} --config FILE [--set KEY=VALUE]")
-            stage = argv.pop(0)
-            prog = f"{prog} {stage}"
+            raise ConfigError(f"name the stage first: {prog} {{{','.join(STAGES)}}} --config FILE [--set KEY=VALUE]")
         args = job_arguments(__doc__.split("\n")[0], argv, prog)
         summary = run(load(stage, args.config, args.set), stage)
     stop_ray()  # its worker logs end before the summary line

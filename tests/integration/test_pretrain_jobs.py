@@ -16,7 +16,7 @@ RANK_SHARDS = ["zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_r
 
 
 def job(stage, config, *overrides, env=None):
-    done = subprocess.run([sys.executable, "-m", f"jobs.{stage}", "--config", config,
+    done = subprocess.run([sys.executable, "-m", "jobs.pretrain", stage, "--config", config,
                            *[x for o in overrides for x in ("--set", o)]],
                           capture_output=True, text=True, timeout=900, env={**(env or os.environ), "HF_HUB_OFFLINE": "1"})
     lines = done.stdout.strip().splitlines()

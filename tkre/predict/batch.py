@@ -64,6 +64,14 @@ class Predictor:
     settings: dict | None = None
     metric: str | None = None  # the few-shot scores' metric (None: a kept classifier's probabilities)
 
+    def build(self, device: str | None = None):
+        """The model in this process: ``scores(instances)`` [N, relations] is what it offers."""
+        if self.prototypes is None:
+            return RelationClassifier.from_pretrained(self.model, device)
+        clf = FewShotRelationClassifier.from_pretrained(self.model, device, **self.settings)
+        clf.relations, clf.prototypes = self.relations, self.prototypes
+        return clf
+
     def check_threshold(self, threshold: float | None) -> None:
         """A none-of-the-above threshold outside the range of this predictor's scores is a ``ConfigError``."""
         low, high = SCORE_RANGES[self.metric] if self.metric else (0.0, 1.0)
