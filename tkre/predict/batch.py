@@ -30,7 +30,7 @@ from tkre.config import positive
 from tkre.data.datasets import DATASETS, read_schema_source, relation_schemas
 from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
 from tkre.errors import ConfigError, UserError
-from tkre.models.classifier import CLASSIFIER_FILE
+from tkre.models.classifier import CLASSIFIER_FILE, RelationClassifier
 from tkre.models.scoring import SCORE_RANGES
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
 from tkre.storage import (
