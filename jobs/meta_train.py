@@ -28,7 +28,7 @@ from tkre.data.records import read_data_file
 from tkre.data.splits import validation_relations, wiki80_disjoint_from_fewrel_val
 from tkre.errors import user_errors
 from tkre.eval.validation import Validator
-from tkre.models.card import InferenceSettings, write_card
+from tkre.models.card import write_card
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.models.scoring import ScoringSettings, scoring_of
 from tkre.storage import CONFIG, EXPORT, METRICS_FILE, open_storage
@@ -125,7 +125,7 @@ def run(cfg: Config) -> dict:
     shutil.copytree(Path(ctx.latest_checkpoint()) / "hf", export)
     write_card(str(export), "meta-train", asdict(cfg), metrics,
                f"{len(instances)} Wiki80 instances of {relations} relations",
-               InferenceSettings(**vars(scoring_of(cfg, max_length=InferenceSettings.max_length))), cfg.init_from)
+               scoring_of(cfg, max_length=ScoringSettings.max_length), cfg.init_from)  # inference reads up to 256 tokens
     summary = {"run_dir": str(run_dir), "export": str(export), "instances": len(instances), "relations": relations,
                **metrics, "history": ctx.history, "wall_s": round(time.time() - start, 1)}
     (run_dir / METRICS_FILE).write_text(json.dumps(summary, indent=2))

@@ -130,12 +130,20 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
             raise FieldError(f"{prefix}{key}", f"unknown key; {where or 'the config'} has {', '.join(sorted(fields))}")
     values = {k: _convert(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     obj = cls(**values)
-    for name, f in fields.items():
-        value = getattr(obj, name)
+    for name, problem in broken_rules(obj):
+        raise FieldError(f"{prefix}{name}", problem)
+    return obj
+
+
+def broken_rules(obj: Any) -> list[tuple[str, str]]:
+    """``(field, problem)`` for each field of the dataclass ``obj`` whose value breaks its rule."""
+    out = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
         problem = f.metadata["check"](value) if "check" in f.metadata and value is not None else None
         if problem:
-            raise FieldError(f"{prefix}{name}", problem)
-    return obj
+            out.append((f.name, problem))
+    return out
 
 
 def config_data(path: str | Path | None, overrides: list[str] = ()) -> dict:

@@ -89,3 +89,13 @@ def test_shot_settings_keep_the_first_k_support_instances_their_explanations_and
     assert [s for s, _ in kept(support_k=0, synthetic_per_relation=0)] == []
     with pytest.raises(ValueError, match="support_k: expected a count >= 0"):
         kept(support_k=-1)
+
+
+def test_a_corpus_that_is_not_a_synthesis_output_is_named(tmp_path):
+    from tkre.data.pretrain import synthesis_support
+    from tkre.errors import DataMissing
+
+    with pytest.raises(DataMissing, match=r"nope/explanations.jsonl not found: corpus must be a synthesis output"):
+        read_synthesis(str(tmp_path / "nope"))
+    with pytest.raises(DataMissing, match=r"nope/config.yaml not found"):
+        synthesis_support(str(tmp_path / "nope"))

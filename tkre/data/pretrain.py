@@ -22,7 +22,7 @@ from tkre.data.instance import RelationInstance
 from tkre.data.quality import entity_problem, explanation_problem
 from tkre.data.readers import tacred_instances
 from tkre.data.splits import SupportConfig, support_instances
-from tkre.errors import DataError
+from tkre.errors import DataError, DataMissing
 from tkre.storage import CONFIG, open_storage
 
 SOURCES = ("explanation", "synthetic", "support")
@@ -48,12 +48,19 @@ class SynthesisOutput:
     config_yaml: str
 
 
+def synthesis_file(storage, name: str) -> str:
+    """One file of a synthesis output; ``DataMissing`` when it is not there (not a synthesis output?)."""
+    if not storage.exists(name):
+        raise DataMissing(f"{storage.uri}/{name} not found: corpus must be a synthesis output (tkre synth)")
+    return storage.read_text(name)
+
+
 def read_synthesis(uri: str) -> SynthesisOutput:
     """Reads and checks ``explanations.jsonl``, ``synthetic.json`` and ``config.yaml`` of a synthesis output."""
     storage = open_storage(uri)
     path = f"{storage.uri}/explanations.jsonl"
     explanations = []
-    for line_no, line in enumerate(storage.read_text("explanations.jsonl").splitlines(), 1):
+    for line_no, line in enumerate(synthesis_file(storage, "explanations.jsonl").splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -68,12 +75,12 @@ def read_synthesis(uri: str) -> SynthesisOutput:
         explanations.append({**row, "line": line_no})
     path = f"{storage.uri}/synthetic.json"
     try:
-        data = json.loads(storage.read_text("synthetic.json"))
+        data = json.loads(synthesis_file(storage, "synthetic.json"))
     except json.JSONDecodeError as e:
         raise DataError(path, f"at line {e.lineno} column {e.colno}", "<json>", f"invalid JSON: {e.msg}") from None
     if not isinstance(data, list):
         raise DataError(path, "<root>", "<root>", "expected a list of instances")
-    return SynthesisOutput(storage.uri, explanations, tacred_instances(data, path), storage.read_text(CONFIG))
+    return SynthesisOutput(storage.uri, explanations, tacred_instances(data, path), synthesis_file(storage, CONFIG))
 
 
 def _from_instance(inst: RelationInstance, source: str) -> PretrainText:
@@ -145,16 +152,17 @@ def pretraining_texts(synthesis: SynthesisOutput, support: list[RelationInstance
     return texts
 
 
-def synthesis_support(synthesis: SynthesisOutput) -> SupportConfig:
-    """The support record of a synthesis output (its ``config.yaml``'s ``support``), typed and checked."""
+def synthesis_support(uri: str, config_yaml: str | None = None) -> SupportConfig:
+    """The support record of the synthesis output at ``uri`` (its ``config.yaml``'s ``support``, read unless
+    given as ``config_yaml``), typed and checked."""
     import yaml
 
     from tkre.config import from_dict
 
-    return from_dict(SupportConfig, (yaml.safe_load(synthesis.config_yaml) or {}).get("support") or {},
-                     f"{synthesis.uri}/{CONFIG}: support")
+    text = synthesis_file(open_storage(uri), CONFIG) if config_yaml is None else config_yaml
+    return from_dict(SupportConfig, (yaml.safe_load(text) or {}).get("support") or {}, f"{uri}/{CONFIG}: support")
 
 
 def support_of(synthesis: SynthesisOutput, root=None) -> list[RelationInstance]:
     """The support set the synthesis output explained, rebuilt from its support record."""
-    return support_instances(synthesis_support(synthesis), root)[1]
+    return support_instances(synthesis_support(synthesis.uri, synthesis.config_yaml), root)[1]

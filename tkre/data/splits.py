@@ -23,18 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from tkre.config import checked, one_of, positive
-from tkre.data.datasets import (
-    KShotTask,
-    data_dir,
-    limit_per_relation,
-    load_kshot,
-    load_split,
-    sample_kshot,
-    split_path,
-    unknown_dataset,
-)
+from tkre.data.datasets import (KShotTask, data_dir, limit_per_relation, load_kshot, load_split, sample_kshot,
+                                unknown_dataset)
 from tkre.data.instance import RelationInstance
-from tkre.data.readers import read_fewrel, read_pid2name
+from tkre.data.readers import read_pid2name
 from tkre.data.records import read_data_file
 from tkre.errors import ConfigError
 
@@ -66,9 +58,14 @@ class SupportConfig:
 
 def fewrel_val_relation_names(root: str | Path | None = None) -> set[str]:
     """Names (through ``pid2name.json``) of the FewRel validation relations."""
+    return _names_of(load_split("fewrel", "val", root), root)
+
+
+def _names_of(fewrel: list[RelationInstance], root: str | Path | None) -> set[str]:
+    """The names of the FewRel relations (property ids) of ``fewrel``."""
     root = data_dir(root)
     pid2name = read_pid2name(root / "fewrel" / "pid2name.json")
-    pids = {x.relation for x in read_fewrel(split_path("fewrel", "val", root))}
+    pids = {x.relation for x in fewrel}
     missing = sorted(pids - set(pid2name))
     if missing:
         raise ConfigError(f"{root / 'fewrel' / 'pid2name.json'}: no name for relations {missing}")
@@ -100,9 +97,8 @@ def wiki80_disjoint_from_fewrel_val(split: str = "dev", root: str | Path | None 
 
     Returns ``(instances, dropped_counts)``; the remaining 64 relations are disjoint from FewRel val.
     """
-    root = data_dir(root)
     held_out = load_split("fewrel", "val", root)
-    return disjoint_from(load_split("wiki80", split, root), held_out, fewrel_val_relation_names(root))
+    return disjoint_from(load_split("wiki80", split, root), held_out, _names_of(held_out, root))
 
 
 def heldout_relations(relations, settings: HoldoutSettings) -> list[str]:
@@ -118,7 +114,7 @@ def heldout_relations(relations, settings: HoldoutSettings) -> list[str]:
 def validation_relations(settings: HoldoutSettings | None = None, root: str | Path | None = None) -> list[str]:
     """The relations that choose settings: the draw of ``settings`` over the 64 Wiki80 relations disjoint
     from FewRel val."""
-    relations = {x.relation for x in wiki80_disjoint_from_fewrel_val("dev", root)[0]}
+    relations = {x.relation for x in load_split("wiki80", "dev", root)} - fewrel_val_relation_names(root)
     return heldout_relations(relations, settings or HoldoutSettings())
 
 

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass, fields
 
 import yaml
 
+from tkre.config import broken_rules
 from tkre.errors import ConfigError
-from tkre.models.scoring import METRICS, POOLINGS, ScoringSettings
+from tkre.models.scoring import ScoringSettings
 from tkre.storage import open_storage
 
 CARD_FILE, CARD = "tkre.json", "README.md"
@@ -34,10 +35,9 @@ HUB_NAMES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}  # the packaged
 class InferenceSettings(ScoringSettings):
     """How an export turns sentences into prototypes (``ScoringSettings``, defaults chosen on validation)."""
 
-    def __post_init__(self):
-        if self.pooling not in POOLINGS or self.metric not in METRICS:
-            raise ConfigError(f"pooling {self.pooling!r} / metric {self.metric!r}: expected one of "
-                              f"{', '.join(POOLINGS)} / {', '.join(METRICS)}")
+    def __post_init__(self):  # built from a card and overrides, not through a config file's rules
+        for name, problem in broken_rules(self):
+            raise ConfigError(f"{name} {getattr(self, name)!r}: {problem}")
 
 
 INFERENCE_KEYS = tuple(f.name for f in fields(InferenceSettings))
@@ -94,7 +94,7 @@ def sentence_transformers_files(max_length: int, hidden_size: int) -> dict[str, 
             "1_Pooling/config.json": json.dumps(pooling, indent=2)}
 
 
-def write_card(export: str, stage: str, config: dict, metrics: dict, data: str, inference: InferenceSettings,
+def write_card(export: str, stage: str, config: dict, metrics: dict, data: str, inference: ScoringSettings,
                init_from: str | None = None, base_model: str | None = None) -> dict:
     """Writes ``tkre.json``, ``README.md`` and the sentence-transformers files into ``export``; returns the info."""
     parent = read_card(init_from) if init_from else {}

@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from tkre.config import at_least, one_of, positive
+from tkre.errors import ConfigError
 
 POOLINGS = ("marker", "entity", "mean")
 METRICS = ("euclidean", "dot", "cosine")
@@ -43,3 +44,12 @@ SCORING_KEYS = tuple(ScoringSettings.__dataclass_fields__)
 def scoring_of(settings: ScoringSettings, **changes) -> ScoringSettings:
     """The plain ``ScoringSettings`` inside a config that embeds it (eval, validation, meta-training), with ``changes``."""
     return ScoringSettings(**{**{k: getattr(settings, k) for k in SCORING_KEYS}, **changes})
+
+
+def check_threshold(threshold: float | None, metric: str | None) -> None:
+    """A none-of-the-above threshold outside the range of the scores (``metric``'s prototype scores, or with
+    None a kept classifier's probabilities) is a ``ConfigError``: every query, or none, would fall below it."""
+    low, high = SCORE_RANGES[metric] if metric else (0.0, 1.0)
+    if threshold is not None and not low <= threshold <= high:
+        which = f"{metric} scores" if metric else "a kept classifier's probabilities"
+        raise ConfigError(f"--threshold {threshold}: outside [{low}, {high}], the range of {which}")

@@ -31,18 +31,10 @@ from tkre.data.datasets import DATASETS, read_schema_source, relation_schemas
 from tkre.data.records import FORMATS, arrow_records, raw_records, read_records, record_format, record_instance
 from tkre.errors import ConfigError, UserError
 from tkre.models.classifier import CLASSIFIER_FILE, RelationClassifier
-from tkre.models.scoring import SCORE_RANGES
+from tkre.models.scoring import check_threshold
 from tkre.predict.fewshot import FewShotRelationClassifier, ranked
-from tkre.storage import (
-    arrow_location,
-    delete_folder,
-    download_folder,
-    is_remote,
-    join,
-    open_storage,
-    read_file,
-    write_file,
-)
+from tkre.storage import (arrow_location, delete_folder, download_folder, is_remote, join, open_storage, read_file,
+                          write_file)
 
 
 @dataclass
@@ -74,10 +66,7 @@ class Predictor:
 
     def check_threshold(self, threshold: float | None) -> None:
         """A none-of-the-above threshold outside the range of this predictor's scores is a ``ConfigError``."""
-        low, high = SCORE_RANGES[self.metric] if self.metric else (0.0, 1.0)
-        if threshold is not None and not low <= threshold <= high:
-            which = f"{self.metric} scores" if self.metric else "a kept classifier's probabilities"
-            raise ConfigError(f"--threshold {threshold}: outside [{low}, {high}], the range of {which}")
+        check_threshold(threshold, self.metric)
 
 
 def descriptions_of(schema: str | None, relations: set[str], data_dir: str | None = None) -> dict[str, str]:

@@ -24,6 +24,7 @@ from tkre.errors import ConfigError
 from tkre.models.card import InferenceSettings, read_settings
 from tkre.models.encoder import RelationEncoder, default_device
 from tkre.models.prototype import prototype_scores, prototypes
+from tkre.models.scoring import check_threshold
 
 
 def as_instances(records, name: str, need_relation: bool = False) -> list[RelationInstance]:
@@ -81,7 +82,8 @@ class FewShotRelationClassifier:
     def predict(self, queries, top_k: int = 1, threshold: float | None = None, batch_size: int = 64,
                 progress: bool = False) -> list[dict]:
         """Per query: ``relation`` (None, i.e. none of the above, when the best score is below ``threshold``),
-        its ``score`` and the ``top_k`` relations with their scores."""
+        its ``score`` and the ``top_k`` relations with their scores. A threshold outside the scores' range is refused."""
+        check_threshold(threshold, self.settings.metric)
         return ranked(self.scores(queries, batch_size, progress), self.relations, top_k, threshold)
 
 

@@ -50,7 +50,7 @@ def resolve_paths(cfg: PretrainConfig, root: str) -> PretrainConfig:
     if scl is not None and scl.schema and os.path.exists(absolute(scl.schema, root)):
         scl = dataclasses.replace(scl, schema=absolute(scl.schema, root))  # a schema file
     elif scl is not None and scl.anchors == "description" and scl.schema is None:
-        scl = dataclasses.replace(scl, schema=synthesis_support(read_synthesis(corpus)).dataset)
+        scl = dataclasses.replace(scl, schema=synthesis_support(corpus).dataset)
     return dataclasses.replace(cfg, init_from=local if os.path.exists(local) else init_from, corpus=corpus, scl=scl,
                                data_dir=str(data_dir(cfg.data_dir and absolute(cfg.data_dir, root)).resolve()))
 
