@@ -1,11 +1,11 @@
-# make setup | make demo | make test | make test-unit | make bench | make corpus | make experiment | make protocol
+# make setup | make demo | make task | make test | make test-unit | make bench | make corpus | make experiment | make protocol
 VENV := .venv
 PY := $(VENV)/bin/python
 export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shared/data),$(CURDIR)/data)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta \
+.PHONY: setup demo task test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta \
 	pretrain-validation
 
 setup: $(VENV)/.installed
@@ -24,6 +24,11 @@ data: setup
 
 demo: data
 	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/demo.yaml
+
+# The paper end to end on one K-shot task: in-task synthesis, MSLM, SCL, fine-tuning with the synthetic
+# instances, and plain fine-tuning beside it (SemEval K=8, seed 13; 9-10 minutes on 2 cores).
+task: data
+	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/semeval_k8.yaml
 
 corpus: data
 	$(PY) -m jobs.synth --config jobs/configs/synth/wiki80_k8.yaml

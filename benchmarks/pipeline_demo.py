@@ -1,11 +1,11 @@
-"""Wall time of the one-command pipeline, end to end and per stage, from a cold start.
+"""Wall time of a pipeline config (the demo by default), end to end and per stage, from a cold start.
 
 Runs ``python -m jobs.pipeline`` as a user does (a new process: Ray start-up, the embedded LLM
 server and model loading included) into a fresh run dir, then reruns it to time the all-skipped
 case. The stage times come from the run's own ``pipeline.json``.
 Last stdout line: one JSON object with ``wall_s``, ``stages_s``, ``rerun_wall_s`` and the summary.
 
-Usage: ``python benchmarks/pipeline_demo.py [--config jobs/configs/pipeline/demo.yaml] [--keep runs/pipeline_bench]``
+Usage: ``python benchmarks/pipeline_demo.py [--config jobs/configs/pipeline/semeval_k8.yaml] [--keep runs/pipeline_bench]``
 (``--keep``: run into this new folder and keep it, report included, instead of a temporary one)
 """
 

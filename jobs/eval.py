@@ -13,14 +13,13 @@ Usage: ``python -m jobs.eval --config jobs/configs/eval/smoke.yaml [--set episod
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
 from tkre.config import FieldError, config_yaml, data_arguments, load_config
-from tkre.data.datasets import check_kshot, limit_per_relation, load_split, relation_schemas
+from tkre.data.datasets import limit_per_relation, load_split, relation_schemas, task_label
 from tkre.data.episodes import load_episodes, sample_episodes, save_episodes
 from tkre.data.records import read_data_file
 from tkre.data.schemas import Schemas
@@ -28,7 +27,7 @@ from tkre.data.splits import validation_relations
 from tkre.errors import user_errors
 from tkre.eval.config import EpisodicConfig, EvalConfig, parse_setting
 from tkre.eval.episodic import evaluate_episode_sets
-from tkre.eval.finetune import finetune_seeds
+from tkre.eval.finetune import check_finetune, run_finetune
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
@@ -100,16 +99,16 @@ def score_episodes(ep: EpisodicConfig, model: str, instances: list, episode_sets
 
 
 def check(cfg: Config, model_ready: bool = True) -> tuple[list, dict[str, list], Schemas | None]:
-    """What can fail before anything is written: the model (unless an earlier stage makes it), storage,
-    data, episodes, the schema file. Returns the instances, the episodes and the relation schemas."""
+    """What can fail before anything is written: the model and synthesis outputs (unless earlier stages
+    make them), storage, data, episodes, the schema file. Returns the instances, the episodes and the
+    relation schemas."""
     if model_ready and not is_remote(cfg.model):
         resolve_model(cfg.model)
     open_storage(cfg.run_dir).check()
     for ft in cfg.finetune:
         if ft.save:
             open_storage(ft.save).check()
-        for seed in ft.seeds:
-            check_kshot(ft.dataset, ft.k_shot, seed, cfg.data_dir)
+        check_finetune(ft, cfg.data_dir, synthesis_ready=model_ready)
     if not cfg.episodic:
         return [], {}, None
     instances, episode_sets = sample_or_replay(cfg)
@@ -136,8 +135,7 @@ def run(cfg: Config) -> dict:
             results["finetune"] = []
             for ft in cfg.finetune:
                 print(f"[eval] fine-tune {ft.dataset} K={ft.k_shot} seeds {ft.seeds}", file=sys.stderr)
-                result = finetune_seeds(ft.dataset, ft.k_shot, ft.seeds, dataclasses.replace(ft.train, model=model),
-                                        cfg.data_dir, ft.limit_per_relation, save=ft.save)
+                result = run_finetune(ft, model, cfg.data_dir)
                 results["finetune"].append({**result, "model": cfg.model, "config": {**result["config"], "model": cfg.model}})
             sections.append(f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table(results['finetune'])}")
         results["total_seconds"] = time.perf_counter() - start
@@ -154,7 +152,7 @@ def summary_line(cfg: Config, results: dict) -> dict:
         for setting, r in by_setting.items():
             summary[f"{cfg.episodic.split}/acc_{setting.replace('-', 'w')}s/{pooling}"] = r["accuracy"]
     for r in results.get("finetune", []):
-        summary[f"test/f1_{r['dataset']}_k{r['k_shot']}"] = r["test_f1_mean"]
+        summary[f"test/f1_{task_label(r['dataset'], r['k_shot'])}"] = r["test_f1_mean"]
     return summary
 
 

@@ -1,7 +1,8 @@
 """finetune job: K-shot fine-tuning of one encoder (the paper's protocol), keeping the best-dev classifier.
 
-Fine-tunes on each seed's K-shot split of Wiki80 or SemEval, scores test micro-F1 at the best dev
-epoch, writes ``config.yaml``, ``results.json`` and ``results.md`` to ``run_dir`` and, with
+Fine-tunes on each seed's K-shot split of Wiki80 or SemEval (or a task folder's own files), with
+``synthetic`` (a synthesis output) adding its accepted instances of the task's relations, at most
+``synthetic_per_relation`` each, to every training set; scores test micro-F1 at the best dev epoch, writes ``config.yaml``, ``results.json`` and ``results.md`` to ``run_dir`` and, with
 ``--save DIR`` (a folder or ``s3://`` prefix), keeps the classifier of the seed with the best dev
 F1 (encoder, head, label map, marker style) for ``RelationClassifier.from_pretrained`` and
 ``tkre predict``. Ends with one JSON line.
@@ -11,15 +12,13 @@ Usage: ``python -m jobs.finetune --config jobs/configs/finetune/wiki80_k8.yaml -
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 
 from tkre.config import config_yaml, job_parser, load_config
-from tkre.data.datasets import check_kshot
+from tkre.data.datasets import task_label
 from tkre.errors import user_errors
-from tkre.eval.config import FinetuneRun
-from tkre.eval.finetune import finetune_seeds
+from tkre.eval.finetune import FinetuneRun, check_finetune, run_finetune
 from tkre.models.encoder import resolve_model
 from tkre.report.tables import finetune_table
 from tkre.storage import CONFIG, is_remote, local_copy, open_storage, staged
@@ -37,17 +36,15 @@ def load(path: str, overrides: list[str] = ()) -> Config:
 
 
 def run(cfg: Config) -> dict:
-    """Checks the model, storage and splits before writing; fine-tunes; returns the results."""
+    """Checks the model, storage, splits and synthesis output before writing; fine-tunes; returns the results."""
     if not is_remote(cfg.model):
         resolve_model(cfg.model)
     for uri in filter(None, (cfg.run_dir, cfg.save)):
         open_storage(uri).check()
-    for seed in cfg.seeds:
-        check_kshot(cfg.dataset, cfg.k_shot, seed, cfg.data_dir)
+    check_finetune(cfg, cfg.data_dir)
     with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
         (out / CONFIG).write_text(config_yaml(cfg))
-        result = finetune_seeds(cfg.dataset, cfg.k_shot, cfg.seeds, dataclasses.replace(cfg.train, model=model),
-                                cfg.data_dir, cfg.limit_per_relation, save=cfg.save)
+        result = run_finetune(cfg, model, cfg.data_dir)
         result = {**result, "model": cfg.model, "saved": cfg.save, "config": {**result["config"], "model": cfg.model}}
         report = f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table([result])}"
         (out / "results.md").write_text(report + "\n")
@@ -63,7 +60,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m jobs.finetune") -
         args = parser.parse_args(argv)
         cfg = load(args.config, args.set + ([f"save={args.save}"] if args.save else []))
         result = run(cfg)
-    summary = {"run_dir": cfg.run_dir, "saved": cfg.save, f"test/f1_{cfg.dataset}_k{cfg.k_shot}": result["test_f1_mean"]}
+    summary = {"run_dir": cfg.run_dir, "saved": cfg.save, f"test/f1_{task_label(cfg.dataset, cfg.k_shot)}": result["test_f1_mean"]}
     print(json.dumps(summary))
     return summary
 

@@ -61,7 +61,8 @@ def synthesize(cfg: Config) -> dict:
 
         # EDKG: one explanation per support instance
         edkg_params = {"temperature": cfg.edkg.temperature, "max_tokens": cfg.edkg.max_tokens, "seed": cfg.edkg.seed}
-        edkg_rows = edkg_requests(schemas, support, cfg.llm.model, edkg_params) if cfg.edkg.enabled else []
+        edkg_rows = (edkg_requests(schemas, support, cfg.llm.model, edkg_params, cfg.edkg.explain_per_relation)
+                     if cfg.edkg.enabled else [])
         send(edkg_rows, cfg, records, budget, endpoint)
 
         # SCDG: attempts per relation until enough instances pass validation

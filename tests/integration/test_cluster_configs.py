@@ -101,9 +101,26 @@ def test_the_paper_scale_pipeline_config_passes_every_check_of_the_pipeline(tmp_
     for stage in (cfg.mslm, cfg.scl):
         assert (stage.engine.kind, stage.engine.zero_stage, stage.engine.bf16) == ("deepspeed", 2, True)
         assert (stage.workers.num_workers, stage.workers.use_gpu) == (8, True)
-    assert cfg.mslm.init_from == cfg.baseline == "roberta-large" and cfg.eval_resources.gpus == 1
+    assert cfg.model == cfg.baseline == "roberta-large" and cfg.eval_resources.gpus == 1
     assert cfg.synth.llm.api_key_env == "OPENAI_API_KEY" and cfg.scl.scl.temperature == 0.1
     assert not list(tmp_path.iterdir())  # checking wrote nothing
+
+
+def test_the_paper_scale_task_pipeline_config_passes_every_check_of_the_pipeline(tmp_path, monkeypatch):
+    from jobs.pipeline import load
+    from tkre.testing import FaultServer
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with FaultServer(lambda messages: "{}") as endpoint:
+        cfg, stages = load("jobs/configs/pipeline/semeval_k8_roberta_large_gpu.yaml",
+                           [f"run_dir={tmp_path}", f"synth.llm.base_url={endpoint.base_url}"])
+    assert [s.name for s in stages] == ["synth", "mslm", "scl", "finetune", "baseline_finetune"]
+    tuned = stages[3].config
+    assert (tuned.dataset, tuned.k_shot, tuned.seeds, tuned.synthetic_per_relation) == ("semeval", 8, [13], 8)
+    assert (tuned.train.batch_size, tuned.train.lr, tuned.train.epochs) == (4, 3e-5, 10)  # the reference's run_roberta.sh
+    assert stages[4].config.model == "roberta-large" and stages[4].config.synthetic is None
+    assert cfg.synth.edkg.explain_per_relation == 6 and cfg.eval_resources.gpus == 1
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_gpu_batch_prediction_config_parses_as_the_predict_job_reads_it():

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from synth_helpers import fake_llm
 
+from jobs import predict as jobs_predict
 from tkre.testing import FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
+OWN_TASK = REPO / "examples" / "own_task"
 SMOKE = "jobs/configs/pipeline/smoke.yaml"
 # mslm checkpoints at steps 4 and 8 (the S3 run is killed between them), scl at its last step only: each
 # checkpoint is about 470 MB (DeepSpeed shards of both ranks and the Hugging Face export) sent through moto
@@ -48,7 +50,9 @@ def counts(read):
             "mslm_step": json.loads(read("mslm/metrics.json"))["step"],
             "scl_step": json.loads(read("scl/metrics.json"))["step"],
             "episodes": {s: r["episodes"] for s, r in results["episodic"]["marker"].items()},
-            "finetune_seeds": [s["seed"] for s in results["finetune"][0]["per_seed"]]}
+            "finetune_seeds": [s["seed"] for s in results["finetune"][0]["per_seed"]],
+            "task_synthetic": json.loads(read("finetune/results.json"))["synthetic_added"],
+            "classifier": json.loads(read("finetune/classifier/classifier.json"))["measured"]["synthetic_instances"]}
 
 
 @pytest.fixture(scope="session")  # not module: a worker that runs another module between the two would redo it
@@ -65,29 +69,41 @@ def reference(tmp_path_factory):
 @pytest.mark.timeout(1200)
 def test_the_smoke_pipeline_runs_every_stage_into_one_run_dir_and_a_rerun_skips_them(reference):
     run_dir, (done, summary), (again, rerun) = reference
-    assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "eval": "ran"}
-    for line in ("1/4 synth: running into", "2/4 mslm: running into", "4/4 eval: running into"):
+    assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "finetune": "ran", "eval": "ran"}
+    for line in ("1/5 synth: running into", "2/5 mslm: running into", "5/5 eval: running into"):
         assert f"[pipeline] {line}" in done.stderr
     # each stage was handed the output of the one before
     assert f"init_from: {run_dir}/mslm/export" in (run_dir / "scl" / "config.yaml").read_text()
     assert f"corpus: {run_dir}/synth" in (run_dir / "mslm" / "config.yaml").read_text()
     assert f"model: {run_dir}/scl/export" in (run_dir / "eval" / "config.yaml").read_text()
+    tuned = (run_dir / "finetune" / "config.yaml").read_text()
+    assert f"model: {run_dir}/scl/export" in tuned and f"synthetic: {run_dir}/synth" in tuned
+    assert "dataset: " + str(OWN_TASK) in (run_dir / "synth" / "config.yaml").read_text()  # in-task
     assert (run_dir / "scl" / "export" / "model.safetensors").is_file()
     c = counts(lambda name: (run_dir / name).read_text())
     assert c == {"explanations": 8, "synthetic": 8, "synthetic_rows": 8, "mslm_step": 8, "scl_step": 4,
-                 "episodes": {"5-1": 20, "5-5": 20}, "finetune_seeds": [13]}
+                 "episodes": {"5-1": 20, "5-5": 20}, "finetune_seeds": [13], "task_synthetic": [8], "classifier": 8}
+    card = (run_dir / "finetune" / "classifier" / "README.md").read_text()
+    assert "Trained on own_task (seed 13): 24 instances, 8 of them synthetic." in card
+    predictions = run_dir / "predictions.jsonl"  # the kept classifier, as `tkre predict` loads it
+    jobs_predict.main(["--model", str(run_dir / "finetune" / "classifier"), "--input", str(OWN_TASK / "test.jsonl"),
+                       "--output", str(predictions)])
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert len(rows) == 12 and {r["relation"] for r in rows} <= {"born_in", "founded_by", "headquartered_in", "no_relation"}
     assert "| synth | ran |" in done.stdout and "8 explanations, 8 synthetic instances" in done.stdout  # the report
     report = (run_dir / "report.md").read_text()  # rewritten by the rerun
     assert "| synth | skipped |" in report and "8 explanations, 8 synthetic instances" in report
     assert "| TKRE (mslm + scl) / marker |" in report and "## K-shot fine-tuning" in report
     assert (run_dir / "report.png").read_bytes()[:8] == PNG
+    assert "| finetune | ran |" in done.stdout and "8 synthetic instances trained on" in done.stdout
     state = json.loads((run_dir / "pipeline.json").read_text())
-    assert all(state["stages"][s]["complete"] for s in ("synth", "mslm", "scl", "eval"))
+    assert all(state["stages"][s]["complete"] for s in ("synth", "mslm", "scl", "finetune", "eval"))
+    assert 0 <= summary["finetune/test/f1_own_task"] <= 1
     assert 0.2 < summary["eval/val/acc_5w1s/marker"] <= 1.0  # above chance on 5-way episodes
 
     # the rerun finds every stage done with the same config hash
-    assert rerun["stages"] == {"synth": "skipped", "mslm": "skipped", "scl": "skipped", "eval": "skipped"}
-    assert "[pipeline] 3/4 scl: done before with the same config" in again.stderr
+    assert set(rerun["stages"].values()) == {"skipped"} and len(rerun["stages"]) == 5
+    assert "[pipeline] 3/5 scl: done before with the same config" in again.stderr
     assert {k: v for k, v in rerun.items() if "/" in k} == {k: v for k, v in summary.items() if "/" in k}
 
 
@@ -124,10 +140,10 @@ def test_a_pipeline_in_s3_killed_mid_training_resumes_and_matches_the_uninterrup
         assert stage["complete"] is False
 
         done, summary = run(command("s3://tkre/pipe", server.base_url), env=env)
-    assert "[pipeline] 1/4 synth: done before with the same config" in done.stderr
-    assert "[pipeline] 2/4 mslm: resuming the unfinished run in s3://tkre/pipe/mslm" in done.stderr
+    assert "[pipeline] 1/5 synth: done before with the same config" in done.stderr
+    assert "[pipeline] 2/5 mslm: resuming the unfinished run in s3://tkre/pipe/mslm" in done.stderr
     assert f"[train] resumed at step {max(steps)}" in done.stderr
-    assert summary["stages"] == {"synth": "skipped", "mslm": "ran", "scl": "ran", "eval": "ran"}
+    assert summary["stages"] == {"synth": "skipped", "mslm": "ran", "scl": "ran", "finetune": "ran", "eval": "ran"}
 
     def read(name):
         return s3.get_object(Bucket="tkre", Key=f"pipe/{name}")["Body"].read().decode()
@@ -138,7 +154,7 @@ def test_a_pipeline_in_s3_killed_mid_training_resumes_and_matches_the_uninterrup
         assert read(name) == (ref_dir / name).read_text()  # the same episodes and the same synthetic data
     keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page["Contents"]}
     assert {"pipe/report.md", "pipe/report.png", "pipe/pipeline.json", "pipe/config.yaml",
-            "pipe/scl/export/model.safetensors", "pipe/eval/episodic.png"} <= keys
+            "pipe/scl/export/model.safetensors", "pipe/eval/episodic.png", "pipe/finetune/classifier/head.safetensors"} <= keys
     assert s3.get_object(Bucket="tkre", Key="pipe/report.png")["Body"].read()[:8] == PNG
     assert "| mslm | ran | s3://tkre/pipe/mslm |" in read("report.md")
     assert not [k for k in keys if k.endswith((".yaml", ".json", ".md")) and env["AWS_SECRET_ACCESS_KEY"] in read(k[5:])]
@@ -186,3 +202,19 @@ def test_an_s3_stage_folder_is_cleared_without_touching_its_neighbours(moto_s3, 
     delete_folder("s3://tkre/run/mslm")  # more than one delete request's worth of keys
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket="tkre") for o in page.get("Contents", [])]
     assert sorted(keys) == ["run/mslm2/config.yaml", "run/pipeline.json"]
+
+
+@pytest.mark.timeout(600)
+def test_a_few_shot_pipeline_of_meta_training_then_eval_hands_the_meta_export_to_eval(tmp_path):
+    run_dir = tmp_path / "run"
+    sets = [f"run_dir={run_dir}", "task=null", "synth=null", "mslm=null", "scl=null", "finetune=null",
+            "meta={splits: [dev], max_length: 64, loop: {max_steps: 4, batch_size: 1, checkpoint_every: 2}, "
+            "engine: {kind: torch}}", "eval.finetune=[]"]
+    done, summary = run([sys.executable, "-m", "jobs.pipeline", "--config", SMOKE, *[x for s in sets for x in ("--set", s)]])
+    assert summary["stages"] == {"meta": "ran", "eval": "ran"}
+    assert "[pipeline] 1/2 meta: running into" in done.stderr
+    assert "init_from: minilm" in (run_dir / "meta" / "config.yaml").read_text()
+    assert f"model: {run_dir}/meta/export" in (run_dir / "eval" / "config.yaml").read_text()
+    assert json.loads((run_dir / "meta" / "export" / "tkre.json").read_text())["stages"][-1]["stage"] == "meta-train"
+    assert "| minilm, meta-trained / marker |" in (run_dir / "report.md").read_text()
+    assert 0.2 < summary["eval/val/acc_5w1s/marker"] <= 1.0

@@ -68,11 +68,11 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         run_dir = tmp_path / "pipeline"
         logs = ray_cli("job", "submit", "--address", api, "--working-dir", ".", "--runtime-env", str(tmp_path / "runtime_env.yaml"),
                        "--", "python", "-m", "jobs.pipeline", "--config", "jobs/configs/pipeline/smoke.yaml",
-                       "--set", f"run_dir={run_dir}", "--set", f"mslm.init_from={tiny_model}", "--set", "eval_resources.cpus=1",
+                       "--set", f"run_dir={run_dir}", "--set", f"model={tiny_model}", "--set", "eval_resources.cpus=1",
                        timeout=900)
         assert "succeeded" in logs.lower()
         summary = json.loads(next(line for line in reversed(logs.splitlines()) if line.startswith('{"run_dir"')))
-        assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "eval": "ran"}
+        assert summary["stages"] == {"synth": "ran", "mslm": "ran", "scl": "ran", "finetune": "ran", "eval": "ran"}
         check_smollm2_synthesis(run_dir / "synth", logs)
         assert (run_dir / "scl" / "export" / "model.safetensors").is_file()
         assert (run_dir / "report.md").is_file() and (run_dir / "report.png").is_file()
@@ -83,7 +83,10 @@ def test_the_pipeline_submitted_as_a_ray_job_runs_on_both_nodes(tmp_path, free_p
         assert len({w["node_id"] for w in workers}) == 2  # one Ray Train worker ran on each node
         tasks = json.loads(ray_cli("list", "tasks", "--address", api, "--filter", "func_or_class_name=evaluation",
                                    "--format", "json"))
-        assert [t["state"] for t in tasks] == ["FINISHED"]  # on a cluster the evaluation is a Ray task
+        assert [t["state"] for t in tasks] == ["FINISHED"]  # on a cluster fine-tuning and evaluation are Ray tasks
+        tasks = json.loads(ray_cli("list", "tasks", "--address", api, "--filter", "func_or_class_name=fine_tuning",
+                                   "--format", "json"))
+        assert [t["state"] for t in tasks] == ["FINISHED"]
     finally:
         for node in reversed(nodes):  # a node started with --block stops its processes on SIGTERM
             node.terminate()

@@ -61,7 +61,7 @@ def test_an_unregistered_dataset_is_refused_when_the_config_loads(tmp_path):
 
     config = tmp_path / "eval.yaml"
     config.write_text("episodic: {dataset: toy}\n")
-    with pytest.raises(ConfigError, match=r"episodic.dataset: must be one of fewrel, wiki80, semeval, got 'toy'"):
+    with pytest.raises(ConfigError, match=r"episodic.dataset: must be one of fewrel, wiki80, semeval, or a folder holding task.yaml; got 'toy'"):
         load(str(config))
     config.write_text("finetune: [{dataset: fewrel}]\n")
     with pytest.raises(ConfigError, match=r"finetune\[0\].dataset: must be one of wiki80, semeval \(datasets with K-shot"):

@@ -2,6 +2,7 @@
 
 import json
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,8 @@ SMOKE = "jobs/configs/pipeline/smoke.yaml"
 
 
 def stages_of(*overrides, run_dir="/tmp/never-written"):
-    cfg = from_dict(PipelineConfig, config_data(SMOKE, [f"run_dir={run_dir}", "data_dir=/data", *overrides]))
+    task = f"task.dataset={Path('examples/own_task').resolve()}"  # as ``load`` makes it
+    cfg = from_dict(PipelineConfig, config_data(SMOKE, [f"run_dir={run_dir}", "data_dir=/data", task, *overrides]))
     return cfg, {s.name: s for s in plan(cfg)}
 
 
@@ -41,9 +43,56 @@ def test_a_changed_setting_changes_its_stage_and_every_later_one_only():
         return {name for name, st in s.items() if st.hash != hashes[name]}
 
     assert changed("eval.episodic.episodes=30") == {"eval", "baseline"}
-    assert changed("scl.scl.temperature=0.05") == {"scl", "eval"}
-    assert changed("mslm.loop.max_steps=6") == {"mslm", "scl", "eval"}
-    assert changed("synth.scdg.temperature=0.7") == {"synth", "mslm", "scl", "eval"}
+    assert changed("finetune.train.epochs=2") == {"finetune", "baseline_finetune"}  # the same protocol for both
+    assert changed("scl.scl.temperature=0.05") == {"scl", "finetune", "eval"}
+    assert changed("mslm.loop.max_steps=6") == {"mslm", "scl", "finetune", "eval"}
+    assert changed("synth.scdg.temperature=0.7") == {"synth", "mslm", "scl", "finetune", "eval"}
+
+
+TASK = "jobs/configs/pipeline/semeval_k8.yaml"
+
+
+def task_stages(*overrides, config=TASK, run_dir="/tmp/never-written"):
+    cfg = from_dict(PipelineConfig, config_data(config, [f"run_dir={run_dir}", "data_dir=/data", *overrides]))
+    return {s.name: s for s in plan(cfg)}
+
+
+def test_a_task_pipeline_explains_its_own_task_and_fine_tunes_on_it_plus_the_synthetic_data():
+    s = task_stages()
+    assert list(s) == ["synth", "mslm", "scl", "finetune", "baseline_finetune"]
+    support = s["synth"].config.support
+    assert (support.dataset, support.k_shot, support.seed, support.relations) == ("semeval", 8, 13, "all")
+    tuned, plain = s["finetune"].config, s["baseline_finetune"].config
+    assert (tuned.dataset, tuned.k_shot, tuned.seeds) == (plain.dataset, plain.k_shot, plain.seeds) == ("semeval", 8, [13])
+    assert (tuned.model, tuned.synthetic) == ("/tmp/never-written/scl/export", "/tmp/never-written/synth")
+    assert tuned.save == "/tmp/never-written/finetune/classifier"
+    assert (plain.model, plain.synthetic, plain.save) == ("minilm", None, None)  # plain fine-tuning of the base model
+    assert plain.train == tuned.train and tuned.synthetic_per_relation == 8
+    moved = task_stages("task.seed=21")
+    assert all(moved[n].hash != s[n].hash for n in s)  # another split: every stage again
+    assert moved["synth"].config.support.seed == moved["finetune"].config.seeds[0] == 21
+
+
+@pytest.mark.parametrize("left_out, stages", [
+    (["synth"], ["mslm", "scl", "finetune", "baseline_finetune"]),
+    (["synth", "mslm", "scl"], ["finetune", "baseline_finetune"]),
+    (["mslm", "scl", "finetune"], ["synth"]),
+])
+def test_each_stage_is_run_only_when_its_section_is_named(left_out, stages):
+    s = task_stages(*[f"{name}=null" for name in left_out])
+    assert list(s) == stages
+    if "mslm" in s:  # without synth, pre-training reads the corpus its section names; fine-tuning adds nothing
+        assert s["mslm"].config.corpus == "corpora/wiki80_k8_smollm2" and s["finetune"].config.synthetic is None
+    if s.keys() == {"finetune", "baseline_finetune"}:
+        assert s["finetune"].config.model == "minilm"  # no training stage: the base model itself
+
+
+def test_meta_training_follows_tkre_and_hands_its_encoder_to_eval():
+    s = task_stages("finetune=null", "meta={loop: {max_steps: 4}}", config=SMOKE)
+    assert list(s) == ["synth", "mslm", "scl", "meta", "eval"]
+    assert s["meta"].config.init_from == "/tmp/never-written/scl/export"
+    assert s["eval"].config.model == "/tmp/never-written/meta/export"
+    assert task_stages("meta={loop: {max_steps: 5}}", config=SMOKE)["eval"].hash != s["eval"].hash
 
 
 SET = "--set {override}: "  # a value rule broken by an override is credited to it
@@ -57,17 +106,52 @@ SET = "--set {override}: "  # a value rule broken by an override is credited to 
     ("scl.scl=null", SET + "scl.scl: the scl stage needs its settings"),
     ("eval.episodic.settings=[20-1]", SET + "eval.episodic.settings: 20-1 on fewrel val: 20-way episodes need 20 relations"),
     ("eval.episodic.settings=[5x1]", SET + "eval.episodic.settings: expected N-K with N >= 2 and K >= 0"),
-    ("mslm.init_from=/no/such/model", "model '/no/such/model': no such model folder"),
+    ("mslm.init_from=/no/such/model", SET + "mslm.init_from: is handed over by the pipeline"),
+    ("model=/no/such/model", "model '/no/such/model': no such model folder"),
     ("baseline=roberta-large", "model 'roberta-large': no such folder, and not in the hub cache while HF_HUB_OFFLINE=1"),
     ("eval.finetune=[{dataset: wiki80, k_shot: 3, seeds: [13]}]", "Wiki80 ships K in 8/16/32"),
     ("synth.llm.model=gpt-4o-mini", SET + "synth.llm.model: llm.base_url is null: the embedded server runs model smollm2 only"),
     ("mslm.loop.max_step=5", SET + "mslm.loop.max_step: unknown key"),
+    ("task=null", "smoke.yaml: finetune: fine-tunes on the task's K-shot split: set task"),
+    ("mslm=null", SET + "mslm: missing: scl starts from the mslm export"),
+
 ])
 def test_bad_settings_are_refused_before_any_work_naming_the_argument_and_field(tmp_path, monkeypatch, override, message):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError) as error:
         load(SMOKE, [f"run_dir={tmp_path / 'run'}", override])
     assert message.format(override=override) in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("synth.support.seed=42", SET + "synth.support.seed: is handed over by the pipeline (from the task"),
+    ("finetune.seeds=[13, 21]", SET + "finetune.seeds: is handed over by the pipeline (from the task"),
+    ("finetune.synthetic=runs/other", SET + "finetune.synthetic: is handed over by the pipeline"),
+    ("task.dataset=nope", SET + "task.dataset: must be one of wiki80, semeval (datasets with K-shot tasks), or a folder holding task.yaml"),
+    ("meta={}", "meta: meta-training writes a local folder: set run_dir to a folder"),
+    ("synth=null", "no stage to run: name at least one of synth, mslm, scl, meta, finetune, eval"),
+])
+def test_what_a_task_pipeline_hands_over_is_refused_in_its_sections(monkeypatch, override, message):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UserError) as error:
+        load(TASK, ["run_dir=s3://never-written/run", "mslm=null", "scl=null", "finetune=null"
+                    if override == "synth=null" else "baseline=minilm", override])
+    assert message.format(override=override) in str(error.value)
+
+
+@pytest.mark.parametrize("split", ["train", "dev", "test"])
+def test_a_bad_record_in_a_users_task_stops_the_pipeline_before_any_work(tmp_path, split):
+    import shutil
+
+    folder = tmp_path / "task"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "own_task", folder)
+    lines = (folder / f"{split}.jsonl").read_text().splitlines()
+    lines[2] = lines[2].replace('"h": {"pos": [', '"h": {"start": [')
+    (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError) as error:
+        load("jobs/configs/pipeline/own_task.yaml", [f"run_dir={tmp_path / 'run'}", f"task.dataset={folder}"])
+    assert str(error.value) == f"{folder / split}.jsonl: record line 3: field 'pos': missing"
     assert not (tmp_path / "run").exists()
 
 

@@ -1,5 +1,7 @@
 """Every validation rule rejects with its own reason; accepted candidates carry exact token spans."""
 
+import json
+
 import pytest
 
 from tkre.data.instance import RelationInstance
@@ -104,3 +106,13 @@ def test_a_copy_is_caught_however_the_dataset_tokenised_it():
     v = Validator(RelationSchema("founded by"), [demo], OverlapIndex([]), ValidationRules())
     with pytest.raises(Rejected, match="^copy_of_demonstration$"):
         v.check({"sentence": "He moved to the U.S. in 1990 with Acme Corp.", "head": "Acme Corp", "tail": "U.S"})
+
+
+def test_accepted_instances_carry_the_relation_key_not_the_schema_name():
+    from tkre.synth.corpus import collect_synthetic
+
+    schemas = {"Cause-Effect(e1,e2)": RelationSchema("cause effect", "the head causes the tail")}
+    answer = {"instances": [{"sentence": "The storm caused a flood in the valley .", "head": "storm", "tail": "flood"}]}
+    record = {"status": "done", "key": "k", "meta": {"relation": "Cause-Effect(e1,e2)"}, "text": json.dumps(answer)}
+    rows, accepted, _, _ = collect_synthetic([record], schemas, [], OverlapIndex([]), ValidationRules(), 4)
+    assert [r["relation"] for r in rows] == ["Cause-Effect(e1,e2)"] and accepted["Cause-Effect(e1,e2)"] == 1

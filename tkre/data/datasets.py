@@ -10,11 +10,15 @@ Layout of the built-in ones (what ``tkre data fetch`` writes): ``fewrel/{val_wik
 ``semeval/{train,dev,test}.txt`` and ``semeval/rel2id.json``. A user's own file (FewRel, TACRED or
 SemEval format, or user records) reads through ``tkre.data.records.read_data_file``.
 
+A user's own K-shot task is a dataset too: wherever a dataset name goes, a folder holding ``task.yaml``
+(``TaskFiles``: its train, dev and test files, an optional schema and no-relation label) may go instead.
+
 Usage::
 
     instances = load_split("fewrel", "val")
     task = load_kshot("semeval", k=8, seed=13)               # the entry's K-shot policy
     schemas = relation_schemas(["P931"], "fewrel")           # the entry's schema source, or a file
+    task = load_kshot("examples/own_task", k=8, seed=13)     # a task folder: its files as given (k, seed unused)
     register(Dataset("toy", {"train": "toy/train.jsonl"}, read_toy, kshot="sampled"))
 """
 
@@ -26,13 +30,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import yaml
 
+from tkre.config import FieldError, from_dict, one_of
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_tacred
+from tkre.data.records import FILE_FORMATS, read_data_file
 from tkre.data.schemas import RelationSchema, Schemas, key_as_words, pid2name_schemas, read_schema_file, semeval_schemas
-from tkre.errors import ConfigError, DataMissing
+from tkre.errors import ConfigError, DataError, DataMissing
 
-KSHOT_POLICIES = ("shipped", "sampled")
+KSHOT_POLICIES = ("shipped", "sampled", "given")
+TASK_FILE = "task.yaml"
 
 
 @dataclass(frozen=True)
@@ -41,16 +49,18 @@ class Dataset:
 
     ``kshot``: ``shipped`` reads ``<kshot_folder>/K-SEED/{train,dev}`` (in the split reader's format)
     and tests on ``test``; ``sampled`` draws K train and K other dev instances per relation from
-    ``train`` with the seed; None: no K-shot tasks. ``labels``: a ``rel2id.json`` under the data
+    ``train`` with the seed; ``given`` (a user's task) takes ``train``, ``dev`` and ``test`` as they
+    are; None: no K-shot tasks. ``labels``: a ``rel2id.json`` under the data
     folder, or None for the sorted relations of ``train``. ``schemas``: the relation schemas the
-    dataset's own files give (called with the data folder), or None for every key as words.
+    dataset's own files give (called with the data folder as configured, None for the default), or
+    None for every key as words.
     """
 
     name: str
-    files: dict[str, str]  # split -> file under the data folder
+    files: dict[str, str]  # split -> file under the data folder (or an absolute path)
     reader: Callable[[Path], list[RelationInstance]]
     no_relation: str | None = None  # excluded from micro-F1
-    schemas: Callable[[Path], dict[str, RelationSchema]] | None = None
+    schemas: Callable[[str | Path | None], dict[str, RelationSchema]] | None = None
     kshot: str | None = None
     kshot_folder: str | None = None
     kshot_note: str = ""  # which shipped K-SEED folders there are, for the error when one is missing
@@ -70,26 +80,74 @@ def register(dataset: Dataset) -> Dataset:
     return dataset
 
 
+@dataclass
+class TaskFiles:
+    """``task.yaml`` of a user's own K-shot task: its files, relative to the folder, in any format
+    ``read_data_file`` takes."""
+
+    train: str | None = None  # the K-shot training set
+    dev: str | None = None  # chooses the epoch
+    test: str | None = None  # scored once
+    schema: str | None = None  # relation names, descriptions and entity types (.json/.yaml)
+    no_relation: str | None = None  # the label left out of micro-F1, if there is one
+    data_format: str | None = one_of(None, FILE_FORMATS)  # default: inferred from each file
+
+
+def is_task_folder(name: str) -> bool:
+    """Whether ``name`` is a folder holding ``task.yaml`` (and not a registered name)."""
+    return name not in DATASETS and (Path(name) / TASK_FILE).is_file()
+
+
+def task_dataset(folder: str) -> Dataset:
+    """The registry entry of a user's task folder, read from its ``task.yaml``."""
+    path = Path(folder) / TASK_FILE
+    try:
+        files = from_dict(TaskFiles, yaml.safe_load(path.read_text()) or {})
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except FieldError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    for split in ("train", "dev", "test"):
+        if not getattr(files, split):
+            raise ConfigError(f"{path}: {split}: missing (the {split} file, relative to {folder})")
+    resolved = {split: str((Path(folder) / getattr(files, split)).resolve()) for split in ("train", "dev", "test")}
+    schema = Path(folder) / files.schema if files.schema else None
+    return Dataset(folder, resolved, lambda p: read_data_file(p, files.data_format), files.no_relation,
+                   schemas=(lambda root: read_schema_file(schema)) if schema else None, kshot="given")
+
+
 def dataset(name: str) -> Dataset:
-    """The registry entry of ``name``; ``ConfigError`` naming the known ones otherwise."""
-    if name not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return DATASETS[name]
+    """The registry entry of ``name`` (or of the task folder ``name``); ``ConfigError`` naming the known ones otherwise."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if is_task_folder(name):
+        return task_dataset(name)
+    raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or a folder holding {TASK_FILE}")
 
 
 def unknown_dataset(name: str) -> str | None:
     """A config rule (``tkre.config.checked``): the problem with ``name`` as a dataset, or None."""
-    return None if name in DATASETS else f"must be one of {', '.join(DATASETS)}, got {name!r}"
+    if name in DATASETS or is_task_folder(name):
+        return None
+    return f"must be one of {', '.join(DATASETS)}, or a folder holding {TASK_FILE}; got {name!r}"
 
 
 def unknown_kshot_dataset(name: str) -> str | None:
     """A config rule: the problem with ``name`` as a dataset with K-shot tasks, or None."""
     with_kshot = [n for n, d in DATASETS.items() if d.kshot]
-    return None if name in with_kshot else f"must be one of {', '.join(with_kshot)} (datasets with K-shot tasks), got {name!r}"
+    if name in with_kshot or is_task_folder(name):
+        return None
+    return (f"must be one of {', '.join(with_kshot)} (datasets with K-shot tasks), or a folder holding {TASK_FILE}; "
+            f"got {name!r}")
+
+
+def task_label(name: str, k: int) -> str:
+    """How results name a K-shot task: ``semeval_k8``, or a task folder's own name (its K is what its files hold)."""
+    return f"{name}_k{k}" if name in DATASETS else Path(name).name
 
 
 def _pid2name(by: str) -> Callable[[Path], dict[str, RelationSchema]]:
-    return lambda root: pid2name_schemas(root / "fewrel" / "pid2name.json", by)
+    return lambda root: pid2name_schemas(data_dir(root) / "fewrel" / "pid2name.json", by)
 
 
 register(Dataset("fewrel", {"train": "fewrel/train_wiki.json", "val": "fewrel/val_wiki.json"}, read_fewrel,
@@ -114,20 +172,24 @@ def data_dir(path: str | Path | None = None) -> Path:
     return root
 
 
-def split_path(name: str, split: str, root: Path) -> Path:
-    """The file of one split of a registered dataset."""
+def split_path(name: str, split: str, root: str | Path | None = None) -> Path:
+    """The file of one split of a dataset (a task folder's files need no data folder)."""
     entry = dataset(name)
     if split not in entry.files:
         raise ConfigError(f"dataset {name!r} has no split {split!r}; choose one of {', '.join(entry.files)}")
-    path = root / entry.files[split]
+    path = Path(entry.files[split])
+    if path.is_absolute():
+        if not path.is_file():
+            raise DataMissing(f"{path} not found ({split} of {name})")
+        return path
+    path = data_dir(root) / path
     if not path.is_file():
-        raise DataMissing(f"{path} not found: run `tkre data fetch --dest {root}`")
+        raise DataMissing(f"{path} not found: run `tkre data fetch --dest {data_dir(root)}`")
     return path
 
 
 def load_split(name: str, split: str, root: str | Path | None = None) -> list[RelationInstance]:
     """All instances of dataset ``name``'s ``split``, in file order."""
-    root = data_dir(root)
     return dataset(name).reader(split_path(name, split, root))
 
 
@@ -177,47 +239,55 @@ def _shipped_folder(entry: Dataset, k: int, seed: int, root: Path) -> Path:
 
 def check_kshot(name: str, k: int, seed: int, root: str | Path | None = None) -> None:
     """Fails like ``load_kshot`` when the split is not there, without reading it."""
-    entry, root = _kshot_entry(name), data_dir(root)
+    entry = _kshot_entry(name)
     if entry.kshot == "shipped":
-        _shipped_folder(entry, k, seed, root)
+        _shipped_folder(entry, k, seed, data_dir(root))
     else:
-        split_path(name, "train", root)
+        for split in ("train", "dev", "test") if entry.kshot == "given" else ("train",):
+            split_path(name, split, root)
 
 
 def load_kshot(name: str, k: int, seed: int, root: str | Path | None = None) -> KShotTask:
     """The K-shot task of dataset ``name`` under its policy (``Dataset.kshot``), tested on its test split."""
-    entry, root = _kshot_entry(name), data_dir(root)
+    entry = _kshot_entry(name)
+    files = {split: split_path(name, split, root) for split in ("train", "test")}
     if entry.kshot == "shipped":
-        folder = _shipped_folder(entry, k, seed, root)
+        folder = _shipped_folder(entry, k, seed, data_dir(root))
         suffix = Path(entry.files["test"]).suffix
-        train, dev = entry.reader(folder / f"train{suffix}"), entry.reader(folder / f"dev{suffix}")
+        files = {**files, "train": folder / f"train{suffix}", "dev": folder / f"dev{suffix}"}
+        train, dev = entry.reader(files["train"]), entry.reader(files["dev"])
+    elif entry.kshot == "given":
+        files["dev"] = split_path(name, "dev", root)
+        train, dev = entry.reader(files["train"]), entry.reader(files["dev"])
     else:
-        pool = load_split(name, "train", root)
+        pool = entry.reader(files["train"])
         train_ids = sample_kshot(pool, k, seed)
         dev_ids = sample_kshot(pool, k, seed, exclude=set(train_ids))
         train, dev = [pool[i] for i in train_ids], [pool[i] for i in dev_ids]
-    test = load_split(name, "test", root)
+        files["dev"] = files["train"]
+    test = entry.reader(files["test"])
     if entry.labels:
-        label_file = root / entry.labels
+        label_file = data_dir(root) / entry.labels
         label2id = read_label_map(label_file)
     else:
         label_file = f"the relations of {name} train"
-        label2id = {r: i for i, r in enumerate(sorted({x.relation for x in load_split(name, "train", root)}))}
+        label2id = {r: i for i, r in enumerate(sorted({x.relation for x in entry.reader(split_path(name, "train", root))}))}
     for part_name, part in (("train", train), ("dev", dev), ("test", test)):
-        unknown = sorted({x.relation for x in part} - set(label2id))
-        if unknown:
-            raise ConfigError(f"{name} {part_name}: relations {unknown} are not in {label_file}")
+        unknown = next((i for i, x in enumerate(part) if x.relation not in label2id), None)
+        if unknown is not None:
+            raise DataError(files[part_name], f"{unknown + 1} of {len(part)} ({part_name})", "relation",
+                            f"{part[unknown].relation!r} is not in {label_file}")
     return KShotTask(train, dev, test, label2id, entry.no_relation)
 
 
 def read_schema_source(source: str, root: str | Path | None = None) -> dict[str, RelationSchema]:
     """Every schema a source knows: a registered dataset's own (none: {}) or a user's ``.json``/``.yaml`` file."""
-    if source in DATASETS:
-        entry = DATASETS[source]
-        return entry.schemas(data_dir(root)) if entry.schemas else {}
+    if source in DATASETS or is_task_folder(source):
+        entry = dataset(source)
+        return entry.schemas(root) if entry.schemas else {}
     if Path(source).suffix in (".json", ".yaml", ".yml"):
         return read_schema_file(source)
-    raise ConfigError(f"schema {source!r}: expected one of {', '.join(DATASETS)} or a .json/.yaml file")
+    raise ConfigError(f"schema {source!r}: expected one of {', '.join(DATASETS)}, a task folder or a .json/.yaml file")
 
 
 def relation_schemas(relations, source: str, root: str | Path | None = None) -> Schemas:

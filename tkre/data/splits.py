@@ -124,12 +124,14 @@ def kshot_support(task: KShotTask, relations: str = "all", max_relations: int | 
     """The support set that synthesis explains and pre-training reads: ``task.train`` of the chosen relations.
 
     ``relations`` is ``all``, ``disjoint_from_fewrel_val`` or ``disjoint_from_evaluation`` (also without
-    the validation relations of ``holdout``, so settings chosen on them stay clean); the first
+    the validation relations of ``holdout``, so settings chosen on them stay clean); the task's
+    no-relation label is never among them (there is no relation to explain or extend); the first
     ``max_relations`` names in sorted order are kept, then the first ``max_per_relation`` instances of each.
     """
     if relations not in SUPPORT_RELATIONS:
         raise ConfigError(f"support.relations: expected one of {', '.join(SUPPORT_RELATIONS)}, got {relations!r}")
     held_out = fewrel_val_relation_names(root) if relations != "all" else set()
+    held_out |= {task.no_relation} if task.no_relation else set()
     if relations == "disjoint_from_evaluation":
         held_out |= set(validation_relations(holdout, root))
     names = set(sorted({x.relation for x in task.train} - held_out)[:max_relations])

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tkre.config import at_least, checked, one_of, positive
-from tkre.data.datasets import unknown_dataset, unknown_kshot_dataset
+from tkre.data.datasets import unknown_dataset
 from tkre.data.splits import HoldoutSettings
-from tkre.eval.finetune import FinetuneConfig
+from tkre.eval.finetune import FinetuneRun
 from tkre.models.scoring import POOLINGS, ScoringSettings, scoring_of
 
 
@@ -57,16 +57,6 @@ class EpisodicConfig(ScoringSettings, HoldoutSettings):
     def scorings(self) -> list[ScoringSettings]:
         """The scoring settings of each pooling compared."""
         return [scoring_of(self, pooling=p) for p in self.poolings or [self.pooling]]
-
-
-@dataclass
-class FinetuneRun:
-    dataset: str = checked(unknown_kshot_dataset, "wiki80")  # a registered dataset with K-shot tasks (tkre.data.datasets)
-    k_shot: int = positive(8)
-    seeds: list[int] = field(default_factory=lambda: [13, 21, 42, 87, 100])
-    limit_per_relation: int | None = positive(None)  # of dev and test, for quick runs
-    train: FinetuneConfig = field(default_factory=FinetuneConfig)
-    save: str | None = None  # keep the best-dev classifier here (a folder or s3:// prefix)
 
 
 @dataclass

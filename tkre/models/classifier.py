@@ -1,7 +1,8 @@
 """The kept K-shot classifier: a marker-pooled encoder plus the paper's head, and its files.
 
-``save_pretrained`` writes the encoder and tokenizer (a Hugging Face folder), ``head.safetensors`` and
-``classifier.json`` (labels, ``ClassifierSettings``, what it scored); ``from_pretrained`` loads it for
+``save_pretrained`` writes the encoder and tokenizer (a Hugging Face folder), ``head.safetensors``,
+``classifier.json`` (labels, ``ClassifierSettings``, what it was trained on and scored) and its model
+card ``README.md``; ``from_pretrained`` loads it for
 ``tkre predict``. Training it is ``tkre.eval.finetune``.
 
 Usage::
@@ -25,7 +26,22 @@ from tkre.data.instance import RelationInstance
 from tkre.errors import ModelError
 from tkre.models.encoder import Features, RelationEncoder, default_device
 
-HEAD_FILE, CLASSIFIER_FILE = "head.safetensors", "classifier.json"
+HEAD_FILE, CLASSIFIER_FILE, CARD = "head.safetensors", "classifier.json", "README.md"
+
+
+def classifier_card(info: dict) -> str:
+    """The model card of a kept classifier: what ``classifier.json`` holds, for a person."""
+    m = info["measured"]
+    lines = ["# TKRE relation classifier", "", f"Encoder fine-tuned from `{info['base_model']}` with the paper's head "
+             f"(typed markers: {info['typed_markers']}, max length {info['max_length']}), {len(info['labels'])} labels.", ""]
+    if "train_instances" in m:
+        lines.append(f"Trained on {m['task']} (seed {m['seed']}): {m['train_instances']} instances, "
+                     f"{m['synthetic_instances']} of them synthetic.")
+    scores = [f"{k} {100 * m[k]:.2f}" for k in ("dev_f1", "test_f1") if k in m]
+    if scores:
+        lines.append(f"Micro-F1 (no-relation class excluded): {', '.join(scores)}.")
+    lines += ["", "Use: `tkre predict --model THIS_FOLDER --input sentences.jsonl --output predictions.jsonl`", ""]
+    return "\n".join(lines)
 
 
 @dataclass
@@ -83,6 +99,7 @@ class RelationClassifier(nn.Module):
         info = {"labels": self.labels, "typed_markers": s.typed_markers, "max_length": s.max_length,
                 "dropout": s.dropout, "base_model": s.model, "measured": measured or {}}
         (folder / CLASSIFIER_FILE).write_text(json.dumps(info, indent=2))
+        (folder / CARD).write_text(classifier_card(info))
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None) -> "RelationClassifier":

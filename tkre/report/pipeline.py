@@ -17,7 +17,8 @@ def stage_figures(name: str, summary: dict) -> str:
     if "step" in summary:
         parts = [f"{k} {summary[k]:.3f}" for k in ("loss", "mslm", "scl") if k in summary]
         return f"step {summary['step']}, " + ", ".join(parts)
-    return ", ".join(f"{k} {100 * v:.2f}" for k, v in summary.items() if "/" in k)
+    scores = ", ".join(f"{k} {100 * v:.2f}" for k, v in summary.items() if "/" in k)
+    return scores + (f", {summary['synthetic_added']} synthetic instances trained on" if "synthetic_added" in summary else "")
 
 
 def pipeline_report(run_dir: str, records: dict[str, dict], results: dict[str, dict]) -> tuple[str, dict]:

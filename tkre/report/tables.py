@@ -9,6 +9,7 @@ Usage::
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 # Proto (BERT-base) on FewRel 1.0 validation, as published (Han et al. / Gao et al., 2019).
 PUBLISHED_PROTO_BERT = {"5-1": 80.68, "5-5": 89.60, "10-1": 71.48, "10-5": 82.89}
@@ -39,7 +40,7 @@ def finetune_table(runs: list[dict], labels: list[str] | None = None) -> str:
     lines = [("| encoder " if labels else "") + head, "|---" * (6 + bool(labels)) + "|"]
     for i, r in enumerate(runs):
         per_seed = ", ".join(f"{100 * s['test_f1']:.1f}" for s in r["per_seed"])
-        lines.append((f"| {labels[i]} " if labels else "") + f"| {r['dataset']} | {r['k_shot']} | {len(r['seeds'])} | "
+        lines.append((f"| {labels[i]} " if labels else "") + f"| {Path(r['dataset']).name} | {r['k_shot']} | {len(r['seeds'])} | "
                      f"{r['config']['epochs']} | {100 * r['test_f1_mean']:.2f} ± {100 * r['test_f1_std']:.2f} | {per_seed} |")
     return "\n".join(lines)
 

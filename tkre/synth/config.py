@@ -24,6 +24,7 @@ class WorkersConfig:
 @dataclass
 class EDKGConfig:
     enabled: bool = True
+    explain_per_relation: int | None = positive(None)  # the first N support instances of each relation (the reference: 6); null: all
     temperature: float = at_least(0.7, 0)
     max_tokens: int = positive(160)
     seed: int = 0
@@ -38,7 +39,8 @@ class SCDGConfig:
     temperature: float = at_least(0.9, 0)
     max_tokens: int = positive(768)
     rules: ValidationRules = field(default_factory=ValidationRules)
-    avoid: list[str] = field(default_factory=lambda: ["wiki80/dev", "wiki80/test", "fewrel/val"])  # evaluation data
+    # evaluation data (DATASET/SPLIT) never copied, besides the support task's own dev and test
+    avoid: list[str] = field(default_factory=lambda: ["wiki80/dev", "wiki80/test", "fewrel/val"])
 
 
 @dataclass

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tkre.data.datasets import data_dir, load_split, relation_schemas
+from tkre.data.datasets import load_split, relation_schemas
 from tkre.data.instance import RelationInstance, group_by_relation
+from tkre.data.pretrain import first_per_relation
 from tkre.data.quality import explanation_problem
 from tkre.data.schemas import RelationSchema, Schemas, with_entity_types
 from tkre.data.splits import support_instances
@@ -30,22 +31,24 @@ from tkre.synth.validation import OverlapIndex, Rejected, ValidationRules, Valid
 
 def load_support(cfg: SynthConfig) -> tuple[list[RelationInstance], Schemas, OverlapIndex]:
     """Support instances, their relation schemas, and the evaluation sentences synthetic ones must not copy."""
-    root = data_dir(cfg.data_dir)
+    root = cfg.data_dir
     task, support = support_instances(cfg.support, root)
     relations = {x.relation for x in support}
     schemas = relation_schemas(relations, cfg.support.schema or cfg.support.dataset, root)
     schemas = with_entity_types(schemas, support + [x for x in task.dev if x.relation in relations])
-    avoid = []
+    avoid = [x.tokens for x in task.dev + task.test]  # the task's own dev and test (in-task synthesis)
     for item in cfg.scdg.avoid:
         dataset, _, split = item.partition("/")
         avoid.extend(x.tokens for x in load_split(dataset, split, root))
     return support, schemas, OverlapIndex(avoid)
 
 
-def edkg_requests(schemas: dict[str, RelationSchema], support: list[RelationInstance], model: str, params: dict) -> list[dict]:
-    """One explanation request per support instance."""
+def edkg_requests(schemas: dict[str, RelationSchema], support: list[RelationInstance], model: str, params: dict,
+                  per_relation: int | None = None) -> list[dict]:
+    """One explanation request per support instance: the first ``per_relation`` of each relation (None: all)."""
     rows = []
-    for i, inst in enumerate(support):
+    for i in first_per_relation([x.relation for x in support], per_relation):
+        inst = support[i]
         meta = {"relation": inst.relation, "support_index": i, "prompt": EDKG_VERSION}
         rows.append(make_request("edkg", edkg_messages(schemas[inst.relation], inst), model, params, meta,
                                  response_format("edkg")))
@@ -102,7 +105,8 @@ def collect_synthetic(records: list[dict], schemas: dict[str, RelationSchema], s
     Returns ``(rows, accepted_per_relation, rejects, rejected_rows)``.
     """
     groups = group_by_relation(support)
-    validators = {r: Validator(s, [support[i] for i in groups.get(r, [])], evaluation, rules) for r, s in schemas.items()}
+    validators = {r: Validator(s, [support[i] for i in groups.get(r, [])], evaluation, rules, relation=r)
+                  for r, s in schemas.items()}
     accepted: Counter = Counter({r: 0 for r in schemas})
     rows, rejects, rejected_rows = [], Counter(), []
     for record in records:

@@ -129,8 +129,9 @@ class Validator:
     """Checks candidates for one relation; remembers what it accepted to reject duplicates."""
 
     def __init__(self, schema: RelationSchema, demonstrations: list[RelationInstance],
-                 evaluation: OverlapIndex, rules: ValidationRules):
+                 evaluation: OverlapIndex, rules: ValidationRules, relation: str | None = None):
         self.schema, self.evaluation, self.rules = schema, evaluation, rules
+        self.relation = relation or schema.name  # the label accepted instances carry: the relation's key
         self.demo_exact = {normalise(x.tokens) for x in demonstrations}
         self.demo_sets = [word_set(x.tokens) for x in demonstrations]
         self.accepted: set[str] = set()
@@ -170,4 +171,4 @@ class Validator:
         if key in self.accepted:
             raise Rejected("duplicate")
         self.accepted.add(key)
-        return RelationInstance(tokens, head_span, tail_span, self.schema.name, head_type, tail_type)
+        return RelationInstance(tokens, head_span, tail_span, self.relation, head_type, tail_type)

@@ -26,7 +26,7 @@ from collections import Counter
 
 import torch
 
-from tkre.data.datasets import data_dir, relation_schemas
+from tkre.data.datasets import data_dir, is_task_folder, relation_schemas
 from tkre.data.masking import SpanMasker
 from tkre.data.pretrain import PretrainText, pretraining_texts, read_synthesis, support_of, synthesis_support
 from tkre.data.splits import validation_relations
@@ -50,7 +50,8 @@ def resolve_paths(cfg: PretrainConfig, root: str) -> PretrainConfig:
     if scl is not None and scl.schema and os.path.exists(absolute(scl.schema, root)):
         scl = dataclasses.replace(scl, schema=absolute(scl.schema, root))  # a schema file
     elif scl is not None and scl.anchors == "description" and scl.schema is None:
-        scl = dataclasses.replace(scl, schema=synthesis_support(corpus).dataset)
+        source = synthesis_support(corpus).dataset  # a registered dataset, or a task folder
+        scl = dataclasses.replace(scl, schema=absolute(source, root) if is_task_folder(source) else source)
     return dataclasses.replace(cfg, init_from=local if os.path.exists(local) else init_from, corpus=corpus, scl=scl,
                                data_dir=str(data_dir(cfg.data_dir and absolute(cfg.data_dir, root)).resolve()))
 
