@@ -250,14 +250,15 @@ def check_kshot(name: str, k: int, seed: int, root: str | Path | None = None) ->
 def load_kshot(name: str, k: int, seed: int, root: str | Path | None = None) -> KShotTask:
     """The K-shot task of dataset ``name`` under its policy (``Dataset.kshot``), tested on its test split."""
     entry = _kshot_entry(name)
-    files = {split: split_path(name, split, root) for split in ("train", "test")}
     if entry.kshot == "shipped":
         folder = _shipped_folder(entry, k, seed, data_dir(root))
         suffix = Path(entry.files["test"]).suffix
-        files = {**files, "train": folder / f"train{suffix}", "dev": folder / f"dev{suffix}"}
-        train, dev = entry.reader(files["train"]), entry.reader(files["dev"])
-    elif entry.kshot == "given":
-        files["dev"] = split_path(name, "dev", root)
+        files = {"train": folder / f"train{suffix}", "dev": folder / f"dev{suffix}"}
+    else:
+        splits = ("train", "dev") if entry.kshot == "given" else ("train",)
+        files = {split: split_path(name, split, root) for split in splits}
+    files["test"] = split_path(name, "test", root)
+    if entry.kshot in ("shipped", "given"):
         train, dev = entry.reader(files["train"]), entry.reader(files["dev"])
     else:
         pool = entry.reader(files["train"])
@@ -271,7 +272,8 @@ def load_kshot(name: str, k: int, seed: int, root: str | Path | None = None) -> 
         label2id = read_label_map(label_file)
     else:
         label_file = f"the relations of {name} train"
-        label2id = {r: i for i, r in enumerate(sorted({x.relation for x in entry.reader(split_path(name, "train", root))}))}
+        pool = train if entry.kshot == "given" else entry.reader(split_path(name, "train", root))
+        label2id = {r: i for i, r in enumerate(sorted({x.relation for x in pool}))}
     for part_name, part in (("train", train), ("dev", dev), ("test", test)):
         unknown = next((i for i, x in enumerate(part) if x.relation not in label2id), None)
         if unknown is not None:
