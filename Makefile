@@ -5,7 +5,7 @@ export TKRE_DATA_DIR ?= $(if $(wildcard ../shared/data/fewrel),$(abspath ../shar
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup demo task test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta \
+.PHONY: setup demo task task-seeds test test-unit bench data corpus experiment protocol protocol-meta knowledge knowledge-asis knowledge-meta \
 	pretrain-validation
 
 setup: $(VENV)/.installed
@@ -29,6 +29,17 @@ demo: data
 # instances, and plain fine-tuning beside it (SemEval K=8, seed 13; 9-10 minutes on 2 cores).
 task: data
 	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/semeval_k8.yaml
+
+# The same on SemEval's five K=8 splits, then TKRE with synthetic data against plain fine-tuning, paired over
+# the splits: docs/results/task_semeval_k8.{md,json} (about 45 minutes on 2 cores; a rerun skips finished runs).
+TASK_SEEDS ?= 13 21 42 87 100
+TASK_RUNS := runs/task_semeval_k8
+task_results = $(subst $(SPACE),$(COMMA),$(foreach s,$(TASK_SEEDS),$(TASK_RUNS)/seed-$(s)/$(1)/results.json))
+task-seeds: data
+	for s in $(TASK_SEEDS); do $(PY) -m jobs.pipeline --config jobs/configs/pipeline/semeval_k8.yaml \
+	    --set task.seed=$$s --set run_dir=$(TASK_RUNS)/seed-$$s || exit 1; done
+	$(PY) -m jobs.report --out docs/results/task_semeval_k8 --finetune "plain fine-tuning=$(call task_results,baseline_finetune)" \
+	    --finetune "TKRE with synthetic data=$(call task_results,finetune)" --paired "TKRE with synthetic data vs plain fine-tuning"
 
 corpus: data
 	$(PY) -m jobs.synth --config jobs/configs/synth/wiki80_k8.yaml

@@ -2,8 +2,8 @@
 
 Each ``--episodic LABEL=RUN_DIR[,RUN_DIR...]`` names an eval job's run dir (its ``results.json``,
 one pooling), or several (seeds of one method on the same episodes: the cell is their mean ± their
-standard deviation); each ``--finetune LABEL=PATH`` an eval run dir (its first fine-tuning run) or
-a JSON file of one fine-tuning result. Each ``--paired "LABEL_A vs LABEL_B"`` adds a paired t-test
+standard deviation); each ``--finetune LABEL=PATH[,PATH...]`` an eval run dir (its first fine-tuning
+run) or a JSON file of one fine-tuning result (several: their seeds together). Each ``--paired "LABEL_A vs LABEL_B"`` adds a paired t-test
 of two episodic rows over the same episodes (per-episode accuracy, averaged over seeds), or of two
 fine-tuning rows over the same seeds (per-seed test F1). The differences to the first episodic
 row are added; fine-tuning rows are compared only through ``--paired`` (they may be on different data).
@@ -86,11 +86,20 @@ def paired_rows(episodic: dict[str, dict], finetune: dict[str, dict], pairs: lis
     return "\n".join(lines), tests
 
 
-def finetune_result(path: str) -> dict:
-    """One fine-tuning result: an eval run dir's first one, or a JSON file of one."""
-    if Path(path).is_dir():
-        return json.loads((Path(path) / "results.json").read_text())["finetune"][0]
-    return json.loads(Path(path).read_text())
+def finetune_result(paths: str) -> dict:
+    """One fine-tuning result: an eval run dir's first one, or a JSON file of one; several (comma-separated,
+    e.g. one pipeline run per seed) merged into one over all their seeds."""
+    results = []
+    for path in paths.split(","):
+        if not Path(path).exists():
+            raise ConfigError(f"{path} not found: expected an eval run dir or a fine-tuning results JSON")
+        results.append(json.loads((Path(path) / "results.json").read_text())["finetune"][0] if Path(path).is_dir()
+                       else json.loads(Path(path).read_text()))
+    if len(results) == 1:
+        return results[0]
+    per_seed = [s for r in results for s in r["per_seed"]]
+    mean, std = mean_std([s["test_f1"] for s in per_seed])
+    return {**results[0], "per_seed": per_seed, "test_f1_mean": mean, "test_f1_std": std}
 
 
 def finetune_rows(runs: dict[str, dict]) -> str:
@@ -145,7 +154,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m jobs.report") -> 
     parser.add_argument("--title", default="FewRel val, 1000 episodes per setting")
     parser.add_argument("--episodic", action="append", default=[], metavar="LABEL=RUN_DIR[,RUN_DIR...]")
     parser.add_argument("--paired", action="append", default=[], metavar="'LABEL_A vs LABEL_B'")
-    parser.add_argument("--finetune", action="append", default=[], metavar="LABEL=PATH")
+    parser.add_argument("--finetune", action="append", default=[], metavar="LABEL=PATH[,PATH...]")
     with user_errors(prog):
         args = parser.parse_args(argv)
         return run(args.out, labelled(args.episodic), labelled(args.finetune), args.paired, args.title)

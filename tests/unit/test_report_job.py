@@ -69,7 +69,7 @@ def test_seeds_give_mean_and_spread_and_rows_get_a_paired_test(tmp_path, capsys)
 def finetune_json(path, f1s, seeds=(13, 21, 42, 87, 100)):
     per_seed = [{"seed": s, "test_f1": f} for s, f in zip(seeds, f1s)]
     mean = sum(f1s) / len(f1s)
-    std = (sum((f - mean) ** 2 for f in f1s) / (len(f1s) - 1)) ** 0.5
+    std = (sum((f - mean) ** 2 for f in f1s) / max(len(f1s) - 1, 1)) ** 0.5
     path.write_text(json.dumps({"test_f1_mean": mean, "test_f1_std": std, "per_seed": per_seed}))
     return str(path)
 
@@ -91,3 +91,14 @@ def test_fine_tuning_rows_get_a_paired_t_test_over_the_same_seeds(tmp_path, caps
         main(["--out", str(out), "--finetune", f"plain={plain}", "--finetune", f"other={other}",
               "--paired", "other vs plain"])
     assert "different seeds" in capsys.readouterr().err
+
+
+def test_single_seed_results_of_several_runs_make_one_row_over_their_seeds(tmp_path):
+    plain = [finetune_json(tmp_path / f"plain{s}.json", [f], seeds=(s,)) for s, f in ((13, 0.50), (21, 0.52), (42, 0.54))]
+    tkre = [finetune_json(tmp_path / f"tkre{s}.json", [f], seeds=(s,)) for s, f in ((13, 0.53), (21, 0.56), (42, 0.56))]
+    summary = main(["--out", str(tmp_path / "task"), "--finetune", "plain=" + ",".join(plain),
+                    "--finetune", "TKRE=" + ",".join(tkre), "--paired", "TKRE vs plain"])
+    assert summary["finetune"]["plain"]["seeds"] == [13, 21, 42]
+    assert summary["finetune"]["TKRE"]["test_f1_mean"] == pytest.approx(0.55)
+    assert summary["finetune"]["TKRE"]["test_f1_std"] == pytest.approx(((0.02 ** 2 + 0.01 ** 2 * 2) / 2) ** 0.5)
+    assert summary["paired"]["TKRE vs plain"]["test F1"]["diff"] == pytest.approx(0.03)
