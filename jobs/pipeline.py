@@ -146,6 +146,7 @@ def plan(cfg: Config) -> list[Stage]:
         corpus = join(cfg.run_dir, "synth")
         after.append(add("synth", dataclasses.replace(cfg.synth, output=corpus, data_dir=cfg.data_dir, support=support),
                          synthesis).hash)
+    after.append(cfg.model)  # every later stage starts from it, or from what was trained from it
     for name in ("mslm", "scl"):
         section = getattr(cfg, name)
         if section:
@@ -158,7 +159,7 @@ def plan(cfg: Config) -> list[Stage]:
         after.append(add("meta", config, on_cluster(meta_train.run), clear=True).hash)
         encoder = export_of(config.run_dir)
     if cfg.finetune:
-        task = cfg.task or TaskSettings()
+        task = cfg.task  # check() refuses finetune without it
         tuned = dataclasses.replace(cfg.finetune, run_dir=join(cfg.run_dir, "finetune"), model=encoder, data_dir=cfg.data_dir,
                                     dataset=task.dataset, k_shot=task.k_shot, seeds=[task.seed],
                                     save=join(cfg.run_dir, "finetune", "classifier"), synthetic=corpus or cfg.finetune.synthetic)
@@ -187,8 +188,8 @@ def check(cfg: Config, raw: dict) -> list[Stage]:
     for section, keys in handed_over(cfg).items():
         for key in keys:
             if has_key(raw.get(section) or {}, key):
-                source = "the task" if key.startswith("support.") or key in ("dataset", "k_shot", "seeds") else "run_dir"
-                raise FieldError(f"{section}.{key}", f"is handed over by the pipeline (from {source} and the stage before); remove it")
+                source = "task" if key.startswith("support.") or key in ("dataset", "k_shot", "seeds") else "run_dir and the stage before"
+                raise FieldError(f"{section}.{key}", f"is handed over by the pipeline (from {source}); remove it")
     if not any(getattr(cfg, name) for name in STAGES):
         raise ConfigError(f"no stage to run: name at least one of {', '.join(STAGES)}")
     if cfg.finetune and not cfg.task:

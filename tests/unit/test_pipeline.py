@@ -44,6 +44,7 @@ def test_a_changed_setting_changes_its_stage_and_every_later_one_only():
 
     assert changed("eval.episodic.episodes=30") == {"eval", "baseline"}
     assert changed("finetune.train.epochs=2") == {"finetune", "baseline_finetune"}  # the same protocol for both
+    assert changed("model=other") == {"mslm", "scl", "finetune", "eval"}  # where training starts
     assert changed("scl.scl.temperature=0.05") == {"scl", "finetune", "eval"}
     assert changed("mslm.loop.max_steps=6") == {"mslm", "scl", "finetune", "eval"}
     assert changed("synth.scdg.temperature=0.7") == {"synth", "mslm", "scl", "finetune", "eval"}
@@ -125,8 +126,8 @@ def test_bad_settings_are_refused_before_any_work_naming_the_argument_and_field(
 
 
 @pytest.mark.parametrize("override, message", [
-    ("synth.support.seed=42", SET + "synth.support.seed: is handed over by the pipeline (from the task"),
-    ("finetune.seeds=[13, 21]", SET + "finetune.seeds: is handed over by the pipeline (from the task"),
+    ("synth.support.seed=42", SET + "synth.support.seed: is handed over by the pipeline (from task)"),
+    ("finetune.seeds=[13, 21]", SET + "finetune.seeds: is handed over by the pipeline (from task)"),
     ("finetune.synthetic=runs/other", SET + "finetune.synthetic: is handed over by the pipeline"),
     ("task.dataset=nope", SET + "task.dataset: must be one of wiki80, semeval (datasets with K-shot tasks), or a folder holding task.yaml"),
     ("meta={}", "meta: meta-training writes a local folder: set run_dir to a folder"),
