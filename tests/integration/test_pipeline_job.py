@@ -50,7 +50,6 @@ def counts(read):
             "mslm_step": json.loads(read("mslm/metrics.json"))["step"],
             "scl_step": json.loads(read("scl/metrics.json"))["step"],
             "episodes": {s: r["episodes"] for s, r in results["episodic"]["marker"].items()},
-            "finetune_seeds": [s["seed"] for s in results["finetune"][0]["per_seed"]],
             "task_synthetic": json.loads(read("finetune/results.json"))["synthetic_added"],
             "classifier": json.loads(read("finetune/classifier/classifier.json"))["measured"]["synthetic_instances"]}
 
@@ -82,7 +81,7 @@ def test_the_smoke_pipeline_runs_every_stage_into_one_run_dir_and_a_rerun_skips_
     assert (run_dir / "scl" / "export" / "model.safetensors").is_file()
     c = counts(lambda name: (run_dir / name).read_text())
     assert c == {"explanations": 8, "synthetic": 8, "synthetic_rows": 8, "mslm_step": 8, "scl_step": 4,
-                 "episodes": {"5-1": 20, "5-5": 20}, "finetune_seeds": [13], "task_synthetic": [8], "classifier": 8}
+                 "episodes": {"5-1": 20, "5-5": 20}, "task_synthetic": [8], "classifier": 8}
     card = (run_dir / "finetune" / "classifier" / "README.md").read_text()
     assert "Trained on own_task (seed 13): 24 instances, 8 of them synthetic." in card
     predictions = run_dir / "predictions.jsonl"  # the kept classifier, as `tkre predict` loads it
@@ -205,16 +204,18 @@ def test_an_s3_stage_folder_is_cleared_without_touching_its_neighbours(moto_s3, 
 
 
 @pytest.mark.timeout(600)
-def test_a_few_shot_pipeline_of_meta_training_then_eval_hands_the_meta_export_to_eval(tmp_path):
+def test_a_few_shot_pipeline_of_meta_training_then_eval_hands_the_meta_export_to_eval(tmp_path, tiny_model, capsys):
+    from jobs import pipeline
+
     run_dir = tmp_path / "run"
-    sets = [f"run_dir={run_dir}", "task=null", "synth=null", "mslm=null", "scl=null", "finetune=null",
-            "meta={splits: [dev], max_length: 64, loop: {max_steps: 4, batch_size: 1, checkpoint_every: 2}, "
-            "engine: {kind: torch}}", "eval.finetune=[]"]
-    done, summary = run([sys.executable, "-m", "jobs.pipeline", "--config", SMOKE, *[x for s in sets for x in ("--set", s)]])
+    sets = [f"run_dir={run_dir}", f"model={tiny_model}", "task=null", "synth=null", "mslm=null", "scl=null",
+            "finetune=null", "meta={splits: [dev], max_length: 64, loop: {max_steps: 4, batch_size: 1, checkpoint_every: 2}, "
+            "engine: {kind: torch}}"]
+    summary = pipeline.main(["--config", SMOKE, *[x for s in sets for x in ("--set", s)]])
     assert summary["stages"] == {"meta": "ran", "eval": "ran"}
-    assert "[pipeline] 1/2 meta: running into" in done.stderr
-    assert "init_from: minilm" in (run_dir / "meta" / "config.yaml").read_text()
+    assert "[pipeline] 1/2 meta: running into" in capsys.readouterr().err
+    assert f"init_from: {tiny_model}" in (run_dir / "meta" / "config.yaml").read_text()
     assert f"model: {run_dir}/meta/export" in (run_dir / "eval" / "config.yaml").read_text()
     assert json.loads((run_dir / "meta" / "export" / "tkre.json").read_text())["stages"][-1]["stage"] == "meta-train"
-    assert "| minilm, meta-trained / marker |" in (run_dir / "report.md").read_text()
-    assert 0.2 < summary["eval/val/acc_5w1s/marker"] <= 1.0
+    assert "meta-trained / marker |" in (run_dir / "report.md").read_text()
+    assert 0 <= summary["eval/val/acc_5w1s/marker"] <= 1.0
