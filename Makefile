@@ -26,7 +26,7 @@ demo: data
 	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/demo.yaml
 
 # The paper end to end on one K-shot task: in-task synthesis, MSLM, SCL, fine-tuning with the synthetic
-# instances, and plain fine-tuning beside it (SemEval K=8, seed 13; 9-10 minutes on 2 cores).
+# instances, and plain fine-tuning beside it (SemEval K=8, seed 13; about 9 minutes on 2 cores).
 task: data
 	$(PY) -m jobs.pipeline --config jobs/configs/pipeline/semeval_k8.yaml
 
