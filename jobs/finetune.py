@@ -53,6 +53,12 @@ def run(cfg: Config) -> dict:
     return result
 
 
+def summary_line(cfg: Config, result: dict) -> dict:
+    """The one-line summary: where it went, the test F1 under the task's name, the synthetic instances added."""
+    return {"run_dir": cfg.run_dir, "saved": cfg.save, f"test/f1_{task_label(cfg.dataset, cfg.k_shot)}": result["test_f1_mean"],
+            "synthetic_added": sum(result["synthetic_added"])}
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m jobs.finetune") -> dict:
     with user_errors(prog):
         parser = job_parser(__doc__.split("\n")[0], prog)
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m jobs.finetune") -
         args = parser.parse_args(argv)
         cfg = load(args.config, args.set + ([f"save={args.save}"] if args.save else []))
         result = run(cfg)
-    summary = {"run_dir": cfg.run_dir, "saved": cfg.save, f"test/f1_{task_label(cfg.dataset, cfg.k_shot)}": result["test_f1_mean"]}
+    summary = summary_line(cfg, result)
     print(json.dumps(summary))
     return summary
 

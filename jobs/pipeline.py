@@ -37,7 +37,7 @@ from jobs import eval as eval_job
 from jobs import finetune, meta_train, pretrain, synth
 from tkre.config import (FieldError, blame, build_config, checked, config_data, config_yaml, job_arguments, positive,
                          within)
-from tkre.data.datasets import check_kshot, data_dir, is_task_folder, load_kshot, task_label, unknown_kshot_dataset
+from tkre.data.datasets import check_kshot, data_dir, is_task_folder, load_kshot, unknown_kshot_dataset
 from tkre.errors import ConfigError, EndpointError, UserError, user_errors
 from tkre.eval.finetune import check_finetune
 from tkre.launch.session import run_with_resources, stop_ray
@@ -108,9 +108,7 @@ def evaluation(cfg: eval_job.Config) -> dict:
 
 
 def fine_tuning(cfg: finetune.Config) -> dict:
-    result = finetune.run(cfg)
-    return {"saved": cfg.save, f"test/f1_{task_label(cfg.dataset, cfg.k_shot)}": result["test_f1_mean"],
-            "synthetic_added": sum(result["synthetic_added"])}
+    return finetune.summary_line(cfg, finetune.run(cfg))
 
 
 def handed_over(cfg: Config) -> dict[str, list[str]]:
@@ -203,7 +201,7 @@ def check(cfg: Config, raw: dict) -> list[Stage]:
     for model in (cfg.model, cfg.baseline):
         if model:
             resolve_model(model)
-    if cfg.task:  # every record of the task's files is read here: a bad one stops the run before any work
+    if cfg.task and is_task_folder(cfg.task.dataset):  # every record of a user's files: a bad one stops it here
         load_kshot(cfg.task.dataset, cfg.task.k_shot, cfg.task.seed, cfg.data_dir)
     if cfg.synth:
         with within("synth"):

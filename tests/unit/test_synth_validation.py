@@ -15,7 +15,7 @@ EVALUATION = [tuple("Microsoft was founded by Bill Gates and Paul Allen in Albuq
 
 
 def validator(**rules) -> Validator:
-    return Validator(SCHEMA, [DEMO], OverlapIndex(EVALUATION), ValidationRules(**rules))
+    return Validator(SCHEMA.name, SCHEMA, [DEMO], OverlapIndex(EVALUATION), ValidationRules(**rules))
 
 
 def candidate(sentence="The Ford Motor Company was founded by Henry Ford in Detroit .", head="Ford Motor Company",
@@ -89,7 +89,7 @@ def test_duplicates_within_a_relation_are_rejected_after_the_first():
 
 def test_single_allowed_type_is_filled_in_and_untyped_schemas_accept_anything():
     head_only = RelationSchema("founded by", head_types=("organization",))
-    inst = Validator(head_only, [], OverlapIndex([]), ValidationRules()).check(
+    inst = Validator(head_only.name, head_only, [], OverlapIndex([]), ValidationRules()).check(
         {"sentence": "The Ford Motor Company was founded by Henry Ford .", "head": "Ford Motor Company", "tail": "Henry Ford"})
     assert (inst.head_type, inst.tail_type) == ("organization", None)
 
@@ -103,7 +103,7 @@ def test_overlap_index_finds_the_nearest_sentence():
 def test_a_copy_is_caught_however_the_dataset_tokenised_it():
     demo = RelationInstance(("He", "moved", "to", "the", "U.S.", "in", "1990", "with", "Acme", "Corp."), (8, 10), (4, 5),
                             "founded by")
-    v = Validator(RelationSchema("founded by"), [demo], OverlapIndex([]), ValidationRules())
+    v = Validator("founded by", RelationSchema("founded by"), [demo], OverlapIndex([]), ValidationRules())
     with pytest.raises(Rejected, match="^copy_of_demonstration$"):
         v.check({"sentence": "He moved to the U.S. in 1990 with Acme Corp.", "head": "Acme Corp", "tail": "U.S"})
 

@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import yaml
 
-from tkre.config import FieldError, from_dict, one_of
+from tkre.config import FieldError, load_config, one_of
 from tkre.data.instance import RelationInstance, group_by_relation
 from tkre.data.readers import read_fewrel, read_label_map, read_semeval, read_tacred
 from tkre.data.records import FILE_FORMATS, read_data_file
@@ -98,18 +97,15 @@ def is_task_folder(name: str) -> bool:
     return name not in DATASETS and (Path(name) / TASK_FILE).is_file()
 
 
-def task_dataset(folder: str) -> Dataset:
-    """The registry entry of a user's task folder, read from its ``task.yaml``."""
-    path = Path(folder) / TASK_FILE
-    try:
-        files = from_dict(TaskFiles, yaml.safe_load(path.read_text()) or {})
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    except FieldError as error:
-        raise ConfigError(f"{path}: {error}") from None
+def _three_files(files: TaskFiles) -> None:
     for split in ("train", "dev", "test"):
         if not getattr(files, split):
-            raise ConfigError(f"{path}: {split}: missing (the {split} file, relative to {folder})")
+            raise FieldError(split, f"missing (the {split} file, relative to the folder)")
+
+
+def task_dataset(folder: str) -> Dataset:
+    """The registry entry of a user's task folder, read from its ``task.yaml``."""
+    files = load_config(TaskFiles, Path(folder) / TASK_FILE, check=_three_files)
     resolved = {split: str((Path(folder) / getattr(files, split)).resolve()) for split in ("train", "dev", "test")}
     schema = Path(folder) / files.schema if files.schema else None
     return Dataset(folder, resolved, lambda p: read_data_file(p, files.data_format), files.no_relation,

@@ -105,8 +105,7 @@ def collect_synthetic(records: list[dict], schemas: dict[str, RelationSchema], s
     Returns ``(rows, accepted_per_relation, rejects, rejected_rows)``.
     """
     groups = group_by_relation(support)
-    validators = {r: Validator(s, [support[i] for i in groups.get(r, [])], evaluation, rules, relation=r)
-                  for r, s in schemas.items()}
+    validators = {r: Validator(r, s, [support[i] for i in groups.get(r, [])], evaluation, rules) for r, s in schemas.items()}
     accepted: Counter = Counter({r: 0 for r in schemas})
     rows, rejects, rejected_rows = [], Counter(), []
     for record in records:

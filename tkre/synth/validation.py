@@ -11,7 +11,7 @@ capitalised word or a number); no duplicate within the relation.
 Usage::
 
     index = OverlapIndex([x.tokens for x in evaluation_instances])
-    validator = Validator(schema, demonstrations, index, ValidationRules())
+    validator = Validator("founded_by", schema, demonstrations, index, ValidationRules())
     try:
         instance = validator.check(candidate)      # a RelationInstance
     except Rejected as reject:
@@ -128,10 +128,10 @@ def _entity_type(candidate: dict, key: str, allowed: tuple[str, ...]) -> str | N
 class Validator:
     """Checks candidates for one relation; remembers what it accepted to reject duplicates."""
 
-    def __init__(self, schema: RelationSchema, demonstrations: list[RelationInstance],
-                 evaluation: OverlapIndex, rules: ValidationRules, relation: str | None = None):
+    def __init__(self, relation: str, schema: RelationSchema, demonstrations: list[RelationInstance],
+                 evaluation: OverlapIndex, rules: ValidationRules):
+        self.relation = relation  # the label accepted instances carry: the relation's key, not its schema name
         self.schema, self.evaluation, self.rules = schema, evaluation, rules
-        self.relation = relation or schema.name  # the label accepted instances carry: the relation's key
         self.demo_exact = {normalise(x.tokens) for x in demonstrations}
         self.demo_sets = [word_set(x.tokens) for x in demonstrations]
         self.accepted: set[str] = set()
