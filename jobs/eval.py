@@ -31,6 +31,7 @@ from tkre.eval.finetune import check_finetune, run_finetune
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.report.tables import episodic_table, finetune_table, plot_episodic
 from tkre.storage import CONFIG, is_remote, join, local_copy, open_storage, staged
+from tkre.tracking import job_run, open_tracking
 
 Config = EvalConfig
 
@@ -116,8 +117,19 @@ def check(cfg: Config, model_ready: bool = True) -> tuple[list, dict[str, list],
 
 
 def run(cfg: Config) -> dict:
-    """Evaluates ``cfg.model`` into ``cfg.run_dir``; returns the results (``report``: the Markdown tables)."""
+    """Evaluates ``cfg.model`` into ``cfg.run_dir``; returns the results (``report``: the Markdown tables),
+    logged to the job's MLflow run under the summary line's keys."""
+    tracking = open_tracking(cfg.tracking)
     instances, episode_sets, schemas = check(cfg)
+    with job_run(tracking, "eval", cfg) as tracked:
+        results = evaluate(cfg, instances, episode_sets, schemas)
+        tracked.metrics(summary_line(cfg, results))
+        tracked.artifacts(open_storage(cfg.run_dir), ["results.md", "results.json", "episodic.png", CONFIG])
+    return results
+
+
+def evaluate(cfg: Config, instances: list, episode_sets: dict, schemas: Schemas | None) -> dict:
+    """The checked evaluation: episodes, then fine-tuning, into ``cfg.run_dir``."""
     start = time.perf_counter()
     with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
         (out / CONFIG).write_text(config_yaml(cfg))

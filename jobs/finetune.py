@@ -13,7 +13,7 @@ Usage: ``python -m jobs.finetune --config jobs/configs/finetune/wiki80_k8.yaml -
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tkre.config import config_yaml, job_parser, load_config
 from tkre.data.datasets import task_label
@@ -22,6 +22,7 @@ from tkre.eval.finetune import FinetuneRun, check_finetune, run_finetune
 from tkre.models.encoder import resolve_model
 from tkre.report.tables import finetune_table
 from tkre.storage import CONFIG, is_remote, local_copy, open_storage, staged
+from tkre.tracking import TrackingSettings, job_run, open_tracking
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Config(FinetuneRun):
     run_dir: str = "runs/finetune"
     model: str = "minilm"  # minilm (packaged), a folder, an s3:// export or a hub name
     data_dir: str | None = None
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)  # MLflow: where this job's run is logged
 
 
 def load(path: str, overrides: list[str] = ()) -> Config:
@@ -36,19 +38,27 @@ def load(path: str, overrides: list[str] = ()) -> Config:
 
 
 def run(cfg: Config) -> dict:
-    """Checks the model, storage, splits and synthesis output before writing; fine-tunes; returns the results."""
+    """Checks the tracking server, model, storage, splits and synthesis output before writing; fine-tunes;
+    returns the results (logged to the job's MLflow run with the classifier's card)."""
+    tracking = open_tracking(cfg.tracking)
     if not is_remote(cfg.model):
         resolve_model(cfg.model)
     for uri in filter(None, (cfg.run_dir, cfg.save)):
         open_storage(uri).check()
     check_finetune(cfg, cfg.data_dir)
-    with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
-        (out / CONFIG).write_text(config_yaml(cfg))
-        result = run_finetune(cfg, model, cfg.data_dir)
-        result = {**result, "model": cfg.model, "saved": cfg.save, "config": {**result["config"], "model": cfg.model}}
-        report = f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table([result])}"
-        (out / "results.md").write_text(report + "\n")
-        (out / "results.json").write_text(json.dumps(result, indent=2))
+    with job_run(tracking, "finetune", cfg) as tracked:
+        with local_copy(cfg.model) as model, staged(cfg.run_dir) as out:
+            (out / CONFIG).write_text(config_yaml(cfg))
+            result = run_finetune(cfg, model, cfg.data_dir)
+            result = {**result, "model": cfg.model, "saved": cfg.save, "config": {**result["config"], "model": cfg.model}}
+            report = f"## K-shot fine-tuning ({cfg.model})\n\n{finetune_table([result])}"
+            (out / "results.md").write_text(report + "\n")
+            (out / "results.json").write_text(json.dumps(result, indent=2))
+        tracked.metrics(summary_line(cfg, result))
+        tracked.artifacts(open_storage(cfg.run_dir), ["results.md", "results.json", CONFIG])
+        if cfg.save:
+            tracked.tags({"tkre.export": cfg.save})
+            tracked.artifacts(open_storage(cfg.save), ["README.md", "classifier.json"], "classifier")
     print(report)
     return result
 

@@ -32,6 +32,7 @@ from tkre.models.card import write_card
 from tkre.models.encoder import RelationEncoder, default_device, resolve_model
 from tkre.models.scoring import ScoringSettings, scoring_of
 from tkre.storage import CONFIG, EXPORT, METRICS_FILE, open_storage
+from tkre.tracking import TrackingSettings, job_run, open_tracking, tracked
 from tkre.train.config import EngineSettings, LoopSettings, ValidationConfig
 from tkre.train.engines import make_engine
 from tkre.train.loop import LocalContext, train
@@ -62,6 +63,7 @@ class MetaTrainConfig(ScoringSettings):
     loop: LoopSettings = field(default_factory=LoopSettings)  # batch_size: episodes per step
     engine: EngineSettings = field(default_factory=EngineSettings)
     val: ValidationConfig | None = None  # with exclude_validation: validation accuracy every loop.eval_every steps
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)  # MLflow: where this job's run is logged
 
 
 def check_meta(cfg: MetaTrainConfig) -> None:
@@ -89,9 +91,10 @@ def training_data(cfg: Config) -> tuple[list, list[str]]:
 
 
 def run(cfg: Config) -> dict:
-    """Meta-trains into ``cfg.run_dir``; returns the summary."""
+    """Meta-trains into ``cfg.run_dir``; returns the summary, logged with every step to the job's MLflow run."""
+    tracking = open_tracking(cfg.tracking)  # checks before anything is written: the tracking server, the model, the data
     run_dir = Path(cfg.run_dir)
-    resolve_model(cfg.init_from)  # checks before anything is written: the model, the folder, the data
+    resolve_model(cfg.init_from)
     open_storage(run_dir).check()
     instances, held_out = training_data(cfg)
     n_episodes = cfg.loop.max_steps * cfg.loop.batch_size
@@ -102,6 +105,20 @@ def run(cfg: Config) -> dict:
     described = np.random.default_rng([cfg.loop.seed, 1]).random((n_episodes, cfg.n_way)) >= cfg.description_drop
     validator = Validator(cfg.val, held_out, cfg.init_from, cfg.max_length, cfg.data_dir) if cfg.val else None
     save_config(cfg, run_dir / CONFIG)
+    with job_run(tracking, "meta", cfg, record=open_storage(run_dir)) as run:  # a resumed run goes on logging to the same run
+        summary = meta_train(cfg, instances, episodes, schemas, texts, described, validator, run.remote(str(run_dir)))
+        run.tags({"tkre.export": summary["export"]})
+        run.metrics({"wall_s": summary["wall_s"]})
+        run.artifacts(open_storage(summary["export"]), ["README.md", "tkre.json"], "model_card")
+        run.artifacts(open_storage(run_dir), [METRICS_FILE, CONFIG])
+    return summary
+
+
+def meta_train(cfg: Config, instances: list, episodes: list, schemas, texts: dict | None, described: np.ndarray,
+               validator: Validator | None, tracking: dict | None) -> dict:
+    """The checked meta-training in this process (each report also logged to the ``tracking`` run); the export."""
+    run_dir = Path(cfg.run_dir)
+    n_episodes = len(episodes)
     relations = len(schemas)
     print(f"[meta_train] {len(instances)} Wiki80 instances of {relations} relations "
           f"({len(schemas.fallback)} without a schema entry), init from {cfg.init_from}", file=sys.stderr)
@@ -111,7 +128,7 @@ def run(cfg: Config) -> dict:
     model.train()
     features = model.encoder.featurize(instances)
     engine = make_engine(cfg.engine, model, cfg.loop.max_steps, cfg.loop.batch_size, default_device())
-    ctx = LocalContext(str(run_dir))
+    ctx = tracked(LocalContext(str(run_dir)), tracking)
     start = time.time()
 
     def collate(items: list[int], epoch: int) -> dict:

@@ -47,6 +47,7 @@ from tkre.stages import Stage, config_hash, finished, run_stage
 from tkre.storage import CONFIG, absolute, export_of, is_remote, join, open_storage
 from tkre.synth.config import check_synth
 from tkre.synth.endpoint import Endpoint
+from tkre.tracking import TrackingSettings, job_run, open_tracking
 from tkre.train.config import check_stage
 
 
@@ -83,11 +84,13 @@ class PipelineConfig:
     baseline: str | None = None
     # the Ray task that runs meta-training, fine-tuning or an evaluation on a cluster (RAY_ADDRESS); a local run uses this process
     eval_resources: EvalResources = field(default_factory=EvalResources)
+    # MLflow: the pipeline is one run there, each stage that runs a run nested under it
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
 
 Config = PipelineConfig
 STAGES = ("synth", "mslm", "scl", "meta", "finetune", "eval")
-LOCATIONS = ("output", "run_dir", "corpus", "init_from", "model", "data_dir", "save", "synthetic")  # not settings
+LOCATIONS = ("output", "run_dir", "corpus", "init_from", "model", "data_dir", "save", "synthetic", "tracking")  # not settings
 
 
 class StageFailed(RuntimeError):
@@ -116,10 +119,12 @@ def handed_over(cfg: Config) -> dict[str, list[str]]:
     corpus = ["corpus"] if cfg.synth else []  # without synth, pre-training reads the corpus its section names
     synthetic = ["synthetic"] if cfg.synth else []  # and fine-tuning the synthesis output its section names, if any
     task = ["support.dataset", "support.k_shot", "support.seed", "support.relations"] if cfg.task else []
-    return {"synth": ["output", "data_dir", *task], "mslm": ["run_dir", "init_from", "data_dir", *corpus],
-            "scl": ["run_dir", "init_from", "data_dir", *corpus], "meta": ["run_dir", "init_from", "data_dir"],
-            "finetune": ["run_dir", "model", "data_dir", "save", "dataset", "k_shot", "seeds", *synthetic],
-            "eval": ["run_dir", "model", "data_dir"]}
+    return {"synth": ["output", "data_dir", "tracking", *task],
+            "mslm": ["run_dir", "init_from", "data_dir", "tracking", *corpus],
+            "scl": ["run_dir", "init_from", "data_dir", "tracking", *corpus],
+            "meta": ["run_dir", "init_from", "data_dir", "tracking"],
+            "finetune": ["run_dir", "model", "data_dir", "save", "dataset", "k_shot", "seeds", "tracking", *synthetic],
+            "eval": ["run_dir", "model", "data_dir", "tracking"]}
 
 
 def plan(cfg: Config) -> list[Stage]:
@@ -129,7 +134,7 @@ def plan(cfg: Config) -> list[Stage]:
     encoder, corpus, resources = cfg.model, None, cfg.eval_resources
 
     def add(name, config, run, clear=False, baseline=False):
-        locations = ["run_dir", "data_dir"] if baseline else [k for k in handed[name] if k in LOCATIONS]
+        locations = ["run_dir", "data_dir", "tracking"] if baseline else [k for k in handed[name] if k in LOCATIONS]
         stage = Stage(name, config, join(cfg.run_dir, name), config_hash(config, locations, [] if baseline else after),
                       run, clear)
         stages.append(stage)
@@ -186,7 +191,8 @@ def check(cfg: Config, raw: dict) -> list[Stage]:
     for section, keys in handed_over(cfg).items():
         for key in keys:
             if has_key(raw.get(section) or {}, key):
-                source = "task" if key.startswith("support.") or key in ("dataset", "k_shot", "seeds") else "run_dir and the stage before"
+                source = ("task" if key.startswith("support.") or key in ("dataset", "k_shot", "seeds")
+                          else "the pipeline's own tracking section" if key == "tracking" else "run_dir and the stage before")
                 raise FieldError(f"{section}.{key}", f"is handed over by the pipeline (from {source}); remove it")
     if not any(getattr(cfg, name) for name in STAGES):
         raise ConfigError(f"no stage to run: name at least one of {', '.join(STAGES)}")
@@ -264,23 +270,31 @@ def write_report(cfg: Config, stages: list[Stage], records: dict[str, dict]) -> 
 
 
 def run(cfg: Config, stages: list[Stage]) -> dict:
-    """Runs the checked stages in order, then the report; returns the summary."""
+    """Runs the checked stages in order, then the report; returns the summary. In MLflow the pipeline is one
+    run (a rerun reopens it) and every stage that runs is a run nested under it; a skipped stage logs nothing."""
     start, working_dir = time.time(), os.getcwd()
+    tracking = open_tracking(cfg.tracking)  # the last check: before anything is written
     state = open_storage(cfg.run_dir)
     state.write_text(CONFIG, config_yaml(cfg))
     records: dict[str, dict] = {}
-    for index, stage in enumerate(stages, 1):
-        # In a Ray job, Ray re-extracts the job's working dir at the same path when workers with
-        # another runtime env start on this node (ray#49313), deleting the one this process is in.
-        os.chdir(working_dir)
-        records[stage.name] = run_stage(stage, index, len(stages))
-        state.write_text("pipeline.json", json.dumps({"run_dir": cfg.run_dir, "stages": records}, indent=2))
-    report = write_report(cfg, stages, records)
-    summary = {"run_dir": cfg.run_dir, "stages": {name: r["status"] for name, r in records.items()},
-               **{f"{name}/{k}": v for name in ("finetune", "baseline_finetune", "eval", "baseline") if name in records
-                  for k, v in records[name]["summary"].items() if "/" in k},
-               "wall_s": round(time.time() - start, 1)}
-    state.write_text("pipeline.json", json.dumps({"run_dir": cfg.run_dir, "stages": records, "summary": summary}, indent=2))
+    with job_run(tracking, "pipeline", cfg, record=state, tags={"tkre.run_dir": cfg.run_dir}) as parent:
+        nested = dataclasses.replace(cfg.tracking, uri=tracking.uri, parent_run=parent.run_id,
+                                     enabled=bool(parent.run_id and not parent.offline))
+        for index, stage in enumerate(stages, 1):
+            # In a Ray job, Ray re-extracts the job's working dir at the same path when workers with
+            # another runtime env start on this node (ray#49313), deleting the one this process is in.
+            os.chdir(working_dir)
+            stage.config = dataclasses.replace(stage.config, tracking=nested)
+            records[stage.name] = run_stage(stage, index, len(stages))
+            state.write_text("pipeline.json", json.dumps({"run_dir": cfg.run_dir, "stages": records}, indent=2))
+        report = write_report(cfg, stages, records)
+        summary = {"run_dir": cfg.run_dir, "stages": {name: r["status"] for name, r in records.items()},
+                   **{f"{name}/{k}": v for name in ("finetune", "baseline_finetune", "eval", "baseline") if name in records
+                      for k, v in records[name]["summary"].items() if "/" in k},
+                   "wall_s": round(time.time() - start, 1)}
+        state.write_text("pipeline.json", json.dumps({"run_dir": cfg.run_dir, "stages": records, "summary": summary}, indent=2))
+        parent.metrics(summary)
+        parent.artifacts(state, ["report.md", "report.png", "pipeline.json", CONFIG])
     print(report)
     return summary
 

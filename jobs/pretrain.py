@@ -29,6 +29,7 @@ from tkre.launch.session import stop_ray
 from tkre.models.card import InferenceSettings, write_card
 from tkre.models.encoder import resolve_model
 from tkre.storage import CONFIG, METRICS_FILE, absolute, export_of, is_remote, open_storage, upload_folder
+from tkre.tracking import job_run, open_tracking
 from tkre.train.config import STAGES, PretrainConfig, check_stage
 from tkre.train.stage import corpus_texts, resolve_paths
 
@@ -42,7 +43,8 @@ def load(stage: str, path: str, overrides: list[str] = ()) -> Config:
 
 def run(cfg: Config, stage: str) -> dict:
     """Trains the stage on Ray Train into ``cfg.run_dir`` and exports it; returns its summary."""
-    # 1. What can fail is checked before anything is written: the model, the storage, the corpus.
+    # 1. What can fail is checked before anything is written: the tracking server, the model, the storage, the corpus.
+    tracking = open_tracking(cfg.tracking)
     run_dir = absolute(cfg.run_dir)
     store = open_storage(run_dir)
     resolve_model(cfg.init_from or "minilm")
@@ -51,10 +53,21 @@ def run(cfg: Config, stage: str) -> dict:
     texts, heldout = corpus_texts(cfg)
     print(f"[{stage}] {len(texts)} texts from {cfg.corpus}, init from {cfg.init_from}", file=sys.stderr)
     store.write_text(CONFIG, config_yaml(cfg))
+    with job_run(tracking, stage, cfg, record=store) as tracked:  # a resumed run goes on logging to the same run
+        summary = train_and_export(cfg, stage, run_dir, texts, heldout, tracked.remote(run_dir))
+        tracked.tags({"tkre.export": summary["export"]})
+        tracked.metrics({"wall_s": summary["wall_s"]})
+        tracked.artifacts(open_storage(summary["export"]), ["README.md", "tkre.json"], "model_card")
+        tracked.artifacts(store, [METRICS_FILE, CONFIG])
+    return summary
 
+
+def train_and_export(cfg: Config, stage: str, run_dir: str, texts: list, heldout: list[str], tracking: dict | None) -> dict:
+    """Steps 2 and 3: training on Ray Train (rank 0 logs each step to the ``tracking`` run), the export and its card."""
+    store = open_storage(run_dir)
     # 2. Every worker runs tkre.train.stage.train_stage on its rank; Ray keeps the checkpoints under run_dir.
     start = time.time()
-    loop_config = {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout}
+    loop_config = {"config": asdict(cfg), "texts": [asdict(t) for t in texts], "heldout": heldout, "tracking": tracking}
     result = fit(pretrain_worker, loop_config, cfg.workers.num_workers, cfg.workers.use_gpu, storage_path=run_dir,
                  name="train", max_failures=cfg.workers.max_failures, cpus_per_worker=cfg.workers.cpus_per_worker)
 

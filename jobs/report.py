@@ -7,6 +7,8 @@ run) or a JSON file of one fine-tuning result (several: their seeds together). E
 of two episodic rows over the same episodes (per-episode accuracy, averaged over seeds), or of two
 fine-tuning rows over the same seeds (per-seed test F1). The differences to the first episodic
 row are added; fine-tuning rows are compared only through ``--paired`` (they may be on different data).
+Any run dir may instead be a tracked run, ``runs:/<run_id>`` (its ``results.json`` read from the
+MLflow tracking server at ``MLFLOW_TRACKING_URI``, or the local store ``mlflow.db``).
 
 Usage::
 
@@ -26,6 +28,7 @@ from tkre.config import job_parser
 from tkre.errors import ConfigError, user_errors
 from tkre.eval.metrics import mean_std, paired_test
 from tkre.report.tables import episodic_table, plot_episodic
+from tkre.tracking import read_run_file
 
 
 def labelled(pairs: list[str]) -> dict[str, str]:
@@ -38,15 +41,26 @@ def labelled(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def results_json(source: str, expected: str) -> dict:
+    """The ``results.json`` of a run dir (or the JSON file itself), or of an MLflow run ``runs:/<run_id>``."""
+    if source.startswith("runs:/"):
+        return json.loads(read_run_file(source, "results.json"))
+    path = Path(source) / "results.json" if Path(source).is_dir() else Path(source)
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: expected {expected}")
+    return json.loads(path.read_text())
+
+
 def episodic_results(run_dirs: str) -> dict[str, dict]:
     """``{setting: result}`` of one eval run's one pooling; over several runs (seeds), the mean accuracy,
     the standard deviation over seeds as ``ci95``'s stand-in, each seed's accuracy and the per-episode mean."""
     runs = []
     for run_dir in run_dirs.split(","):
-        path = Path(run_dir) / "results.json"
-        if not path.is_file():
-            raise ConfigError(f"{path} not found: is {run_dir} an eval run dir?")
-        by_pooling = json.loads(path.read_text())["episodic"]
+        path = run_dir if run_dir.startswith("runs:/") else Path(run_dir) / "results.json"
+        by_pooling = results_json(run_dir, "an eval run dir")
+        if "episodic" not in by_pooling:
+            raise ConfigError(f"{path}: no episodic results: is {run_dir} an eval run?")
+        by_pooling = by_pooling["episodic"]
         if len(by_pooling) != 1:
             raise ConfigError(f"{path}: expected one pooling, found {sorted(by_pooling)}")
         runs.append(next(iter(by_pooling.values())))
@@ -91,10 +105,8 @@ def finetune_result(paths: str) -> dict:
     e.g. one pipeline run per seed) merged into one over all their seeds."""
     results = []
     for path in paths.split(","):
-        if not Path(path).exists():
-            raise ConfigError(f"{path} not found: expected an eval run dir or a fine-tuning results JSON")
-        results.append(json.loads((Path(path) / "results.json").read_text())["finetune"][0] if Path(path).is_dir()
-                       else json.loads(Path(path).read_text()))
+        result = results_json(path, "an eval or finetune run dir or a fine-tuning results JSON")
+        results.append(result["finetune"][0] if "finetune" in result else result)
     if len(results) == 1:
         return results[0]
     per_seed = [s for r in results for s in r["per_seed"]]

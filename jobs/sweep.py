@@ -32,6 +32,7 @@ from tkre.launch.space import SweepSpace, load_space
 from tkre.launch.sweep import SET_BY_THE_SWEEP, fixed_overrides, override, result_rows, sweep_trial
 from tkre.report.sweep import FIRST, plot_sweep, sweep_table
 from tkre.storage import absolute, is_remote, join, open_storage
+from tkre.tracking import job_run, open_tracking
 from tkre.train.config import PretrainConfig, check_stage
 from tkre.train.stage import corpus_texts, resolve_paths
 
@@ -96,22 +97,33 @@ def write_results(rows: list[dict], space: SweepSpace, space_path: str, fixed: l
 
 def run(space_path: str, storage: str = "runs/sweeps", name: str | None = None, base_overrides: list[str] = (),
         max_concurrent: int | None = None) -> dict:
-    """Checks the space, runs the trials, writes the results; returns the summary."""
-    from tkre.launch.tune import run_tuner
+    """Checks the space, runs the trials, writes the results; returns the summary. In MLflow (the base
+    config's ``tracking``) the sweep is one run, each trial a run nested under it through Ray Tune's callback."""
+    from tkre.launch.tune import mlflow_callbacks, run_tuner
 
     space = load_space(space_path, PretrainConfig)
     fixed = fixed_overrides(space, list(base_overrides))
     cfg = check_sweep(space, space_path, fixed)
+    tracking = open_tracking(cfg.tracking)
     name = name or os.path.basename(space_path).removesuffix(".yaml")
     storage = absolute(storage)
     open_storage(storage).check()
     start = time.time()
-    grid = run_tuner(functools.partial(sweep_trial, base=space.base, fixed=fixed), space, storage, name,
-                     seed=cfg.loop.seed, max_concurrent_trials=max_concurrent)
-    rows = result_rows(grid, space, fixed, cfg.loop.max_steps)
-    if not any(space.metric in r for r in rows):
-        raise RuntimeError(f"no trial reported {space.metric}; errors: {[r['error'] for r in rows if r['error']]}")
-    summary = write_results(rows, space, space_path, fixed, join(storage, name))
+    params = {"space": space_path, "base": space.base, "fixed": fixed, "metric": space.metric, "mode": space.mode,
+              "search": space.search, "num_samples": space.num_samples,
+              "param_space": {k: f"{p.kind} {p.values}" for k, p in space.param_space.items()}}
+    folder = join(storage, name)
+    with job_run(tracking, "sweep", params, record=open_storage(folder), tags={"tkre.sweep": folder}) as tracked:
+        grid = run_tuner(functools.partial(sweep_trial, base=space.base, fixed=fixed), space, storage, name,
+                         seed=cfg.loop.seed, max_concurrent_trials=max_concurrent,
+                         callbacks=mlflow_callbacks(tracked.remote(folder), cfg.tracking.experiment))
+        rows = result_rows(grid, space, fixed, cfg.loop.max_steps)
+        if not any(space.metric in r for r in rows):
+            raise RuntimeError(f"no trial reported {space.metric}; errors: {[r['error'] for r in rows if r['error']]}")
+        summary = write_results(rows, space, space_path, fixed, folder)
+        tracked.metrics({"best": summary["best"], "trials": summary["trials"], "errors": summary["errors"],
+                         "stopped_early": summary["stopped_early"]})
+        tracked.artifacts(open_storage(folder), ["results.md", "results.png", "results.csv", "best.yaml", "summary.json"])
     return {**summary, "wall_s": round(time.time() - start, 1)}
 
 

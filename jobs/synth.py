@@ -31,6 +31,7 @@ from tkre.synth.dispatch import Budget, ordered, send
 from tkre.synth.endpoint import Endpoint
 from tkre.synth.manifest import Outcome, build_manifest
 from tkre.synth.records import RecordStore
+from tkre.tracking import Tracking, job_run, open_tracking
 
 Config = SynthConfig
 
@@ -43,8 +44,17 @@ def jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows)
 
 
-def synthesize(cfg: Config) -> dict:
-    """The whole synthesis into ``cfg.output``; returns the manifest."""
+def synthesis_metrics(manifest: dict) -> dict:
+    """What synthesis did, as numbers: requests done and failed, explanations and instances accepted, tokens, cost."""
+    counts = {f"requests/{kind}_{state}": manifest["requests"][kind][state] for kind in ("edkg", "scdg")
+              for state in ("done", "failed")}
+    return {**counts, "explanations": manifest["explanations"]["accepted"], "synthetic": manifest["synthetic"]["accepted"],
+            "acceptance_rate": manifest["synthetic"]["acceptance_rate"], "tokens_in": manifest["tokens_in"],
+            "tokens_out": manifest["tokens_out"], "cost_usd": manifest["cost_usd"], "wall_s": manifest["wall_s"]}
+
+
+def synthesize(cfg: Config, tracking: Tracking) -> dict:
+    """The whole synthesis into ``cfg.output``, logged to its MLflow run; returns the manifest."""
     start = time.time()
     storage = open_storage(cfg.output)
     support, schemas, evaluation = load_support(cfg)  # data errors stop here, before anything is written
@@ -53,6 +63,7 @@ def synthesize(cfg: Config) -> dict:
         endpoint.check_reachable()
         storage.check()
         storage.write_text(CONFIG, config_yaml(cfg))
+        tracked = stack.enter_context(job_run(tracking, "synth", cfg, record=storage))  # a resumed run reopens it
         records = RecordStore(storage)
         budget = Budget(cfg.budget, list(records.load(records.keys()).values()))
         print(f"[synth] {len(schemas)} relations ({len(schemas.fallback)} without a schema entry), "
@@ -79,27 +90,30 @@ def synthesize(cfg: Config) -> dict:
             synthetic = collect_synthetic(ordered(records, scdg_rows), schemas, support, evaluation, cfg.scdg.rules,
                                           cfg.scdg.per_relation)
 
-    edkg_records = ordered(records, edkg_rows)
-    explanations, explanation_rejects = collect_explanations(edkg_records, support)
-    synthetic_rows, accepted, rejects, rejected_rows = synthetic
-    storage.write_text("explanations.jsonl", jsonl(explanations))
-    storage.write_text("synthetic.json", "[\n" + ",\n".join(json.dumps(x, ensure_ascii=False) for x in synthetic_rows) + "\n]\n")
-    storage.write_text("rejects.jsonl", jsonl(rejected_rows))
-    outcome = Outcome(edkg_rows, edkg_records, scdg_rows, ordered(records, scdg_rows), explanations,
-                      explanation_rejects, accepted, rejects, synthetic_rows)
-    previous = json.loads(storage.read_text("manifest.json")) if storage.exists("manifest.json") else {}
-    manifest = build_manifest(cfg, endpoint.description, schemas, len(support), outcome, budget, previous,
-                              time.time() - start)
-    storage.write_text("manifest.json", json.dumps(manifest, indent=2))
-    storage.write_text("summary.md", summary_table(manifest) + "\n")
-    storage.write_bytes("synthesis.png", plot_synthesis(manifest))
+        edkg_records = ordered(records, edkg_rows)
+        explanations, explanation_rejects = collect_explanations(edkg_records, support)
+        synthetic_rows, accepted, rejects, rejected_rows = synthetic
+        storage.write_text("explanations.jsonl", jsonl(explanations))
+        storage.write_text("synthetic.json", "[\n" + ",\n".join(json.dumps(x, ensure_ascii=False) for x in synthetic_rows) + "\n]\n")
+        storage.write_text("rejects.jsonl", jsonl(rejected_rows))
+        outcome = Outcome(edkg_rows, edkg_records, scdg_rows, ordered(records, scdg_rows), explanations,
+                          explanation_rejects, accepted, rejects, synthetic_rows)
+        previous = json.loads(storage.read_text("manifest.json")) if storage.exists("manifest.json") else {}
+        manifest = build_manifest(cfg, endpoint.description, schemas, len(support), outcome, budget, previous,
+                                  time.time() - start)
+        storage.write_text("manifest.json", json.dumps(manifest, indent=2))
+        storage.write_text("summary.md", summary_table(manifest) + "\n")
+        storage.write_bytes("synthesis.png", plot_synthesis(manifest))
+        tracked.metrics(synthesis_metrics(manifest))
+        tracked.artifacts(storage, ["summary.md", "synthesis.png", "manifest.json", CONFIG])
     return manifest
 
 
 def run(cfg: Config) -> dict:
     """Runs the job, prints the summary tables, returns the one-line summary."""
+    tracking = open_tracking(cfg.tracking)  # before anything is written
     try:
-        manifest = synthesize(cfg)
+        manifest = synthesize(cfg, tracking)
     except KeyboardInterrupt:
         print(f"[synth] interrupted; what was done is under {cfg.output}/records; rerun the same command to resume",
               file=sys.stderr)

@@ -9,6 +9,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TKRE_DATA_DIR", str(REPO.parent / "shared" / "data"))
+# jobs run untracked here (each tracked job costs about 2 s of MLflow start-up); the tracking tests turn it on
+os.environ["TKRE_TRACKING"] = "off"
 
 
 def pytest_configure(config):

@@ -17,7 +17,7 @@ import tkre
 ROOT = Path(tkre.__file__).parent
 PURE = ("models", "losses", "data", "eval")
 # the layers, lowest first: each imports only its own layer and those below
-LAYERS = {"config": 0, "errors": 0, "storage": 0, "data": 1, "models": 2, "losses": 2, "eval": 3, "train": 3, "report": 3,
+LAYERS = {"config": 0, "errors": 0, "storage": 0, "tracking": 0, "data": 1, "models": 2, "losses": 2, "eval": 3, "train": 3, "report": 3,
           "synth": 4, "predict": 4, "launch": 4, "stages": 4, "testing": 4}
 
 

@@ -15,6 +15,7 @@ from tkre.data.datasets import unknown_dataset
 from tkre.data.splits import HoldoutSettings
 from tkre.eval.finetune import FinetuneRun
 from tkre.models.scoring import POOLINGS, ScoringSettings, scoring_of
+from tkre.tracking import TrackingSettings
 
 
 def parse_setting(setting: str) -> tuple[int, int]:
@@ -66,3 +67,4 @@ class EvalConfig:
     data_dir: str | None = None
     episodic: EpisodicConfig | None = field(default_factory=EpisodicConfig)
     finetune: list[FinetuneRun] = field(default_factory=list)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)  # MLflow: where this job's run is logged

@@ -25,6 +25,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from tkre.config import from_dict
 from tkre.data.pretrain import PretrainText
 from tkre.launch.session import init_ray
+from tkre.tracking import tracked
 from tkre.train.config import PretrainConfig
 from tkre.train.stage import train_stage
 
@@ -63,11 +64,12 @@ class RayTrainContext:
 
 
 def pretrain_worker(loop_config: dict) -> None:
-    """One Ray Train worker of a pre-training stage: ``train_stage`` on this rank, with the driver's checked texts."""
+    """One Ray Train worker of a pre-training stage: ``train_stage`` on this rank, with the driver's checked texts;
+    rank 0 logs every report to the job's MLflow run (``loop_config["tracking"]``, when tracked)."""
     ctx = RayTrainContext()
     try:
         train_stage(from_dict(PretrainConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
-                    loop_config["heldout"], ctx)
+                    loop_config["heldout"], tracked(ctx, loop_config.get("tracking")))
     finally:
         ctx.close()
 

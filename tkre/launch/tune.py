@@ -79,9 +79,21 @@ def tune_param(param: Param, search: str):
     return tune.randint(values[0], values[1] + 1)  # both ends included, as the space file reads
 
 
+def mlflow_callbacks(remote: dict | None, experiment: str) -> list:
+    """Ray Tune's own MLflow callback: one run per trial (its sampled values, every report), nested under the
+    sweep's run (``JobRun.remote``); none when the sweep is not tracked."""
+    if remote is None:
+        return []
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    return [MLflowLoggerCallback(tracking_uri=remote["uri"], experiment_name=experiment,
+                                 tags={"mlflow.parentRunId": remote["run_id"], "tkre.job": "sweep trial"})]
+
+
 def run_tuner(trial: Callable[[dict], None], space: SweepSpace, storage_path: str, name: str, seed: int = 0,
-              max_concurrent_trials: int | None = None) -> tune.ResultGrid:
-    """Runs (or, when ``<storage_path>/<name>`` holds an interrupted sweep, finishes) the sweep; returns its results."""
+              max_concurrent_trials: int | None = None, callbacks: list = ()) -> tune.ResultGrid:
+    """Runs (or, when ``<storage_path>/<name>`` holds an interrupted sweep, finishes) the sweep; returns its results.
+    ``callbacks`` (e.g. ``mlflow_callbacks``) go to a new sweep; a restored one keeps those it started with."""
     init_ray()
     resources = {k: v for k, v in space.resources.items() if v}
     trainable = tune.with_resources(trial, resources)
@@ -107,6 +119,6 @@ def run_tuner(trial: Callable[[dict], None], space: SweepSpace, storage_path: st
                                     search_alg=search),
         run_config=tune.RunConfig(name=name, storage_path=storage_path,
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                  failure_config=tune.FailureConfig(max_failures=1)),
+                                  failure_config=tune.FailureConfig(max_failures=1), callbacks=list(callbacks)),
     )
     return tuner.fit()

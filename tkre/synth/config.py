@@ -11,6 +11,7 @@ from tkre.config import FieldError, at_least, positive
 from tkre.data.splits import SupportConfig
 from tkre.synth.client import LLMSettings
 from tkre.synth.validation import ValidationRules
+from tkre.tracking import TrackingSettings
 
 
 @dataclass
@@ -60,6 +61,7 @@ class SynthConfig:
     edkg: EDKGConfig = field(default_factory=EDKGConfig)
     scdg: SCDGConfig = field(default_factory=SCDGConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)  # MLflow: where this job's run is logged
 
 
 def check_synth(cfg: SynthConfig) -> None:

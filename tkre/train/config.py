@@ -20,6 +20,7 @@ from tkre.data.masking import MaskingRates
 from tkre.data.pretrain import SOURCES
 from tkre.data.splits import HoldoutSettings
 from tkre.models.scoring import ScoringSettings
+from tkre.tracking import TrackingSettings
 
 STAGES = ("mslm", "scl")
 ANCHORS = ("learned", "description")
@@ -116,6 +117,7 @@ class PretrainConfig:
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     scl: SCLSettings | None = None  # stage 2 only
     val: ValidationConfig | None = None  # episodic validation on the held-out validation relations (sweeps)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)  # MLflow: where this job's run is logged
 
 
 def check_stage(cfg: PretrainConfig, stage: str) -> None:
