@@ -137,6 +137,7 @@ def meta_train(cfg: Config, instances: list, episodes: list, schemas, texts: dic
 
     evaluate = (lambda: validator(model.encoder.encoder)) if validator else None
     metrics = train(engine, list(range(n_episodes)), collate, cfg.loop, ctx, export=model.export, evaluate=evaluate)
+    ctx.close()  # the last steps reach the tracking server
     export = run_dir / EXPORT
     shutil.rmtree(export, ignore_errors=True)
     shutil.copytree(Path(ctx.latest_checkpoint()) / "hf", export)

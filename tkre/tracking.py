@@ -24,9 +24,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import queue
 import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +80,8 @@ def resolved_uri(settings: TrackingSettings) -> str:
 
 
 def flat_params(cfg: Any) -> dict[str, str]:
-    """The config as ``a.b.c -> value`` text, without secrets: keys that name one, values held in a secret
-    environment variable."""
+    """The config as ``a.b.c -> value`` text, without secrets: keys that name one (``api_key``; not
+    ``api_key_env``, which names a variable), values that hold a secret environment variable's value."""
     data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg)
     secrets = {v for k, v in os.environ.items() if SECRET.search(k) and len(v) >= 4}
     out: dict[str, str] = {}
@@ -91,7 +93,8 @@ def flat_params(cfg: Any) -> dict[str, str]:
             return
         key = prefix[:-1]
         text = json.dumps(value, default=str) if isinstance(value, (list, tuple)) else str(value)
-        if SECRET.search(key.rsplit(".", 1)[-1]) or any(s in text for s in secrets):
+        name = key.rsplit(".", 1)[-1]
+        if (SECRET.search(name) and not name.endswith("_env")) or any(s in text for s in secrets):  # *_env: a variable's name
             return
         out[key] = text[:500]
 
@@ -200,19 +203,24 @@ class Tracking:
             return False
 
 
+GONE: set[str | None] = set()  # runs whose server stopped answering in this process: one warning for each
+
+
 class JobRun:
-    """One MLflow run; every call after the server stops answering is skipped with one warning."""
+    """One MLflow run; every call after the server stops answering is skipped, with one warning per process."""
 
     def __init__(self, client, run_id: str | None):
         self.client, self.run_id, self.offline = client, run_id, False
 
     def safely(self, what: str, call, starting: bool = False) -> None:
+        self.offline = self.offline or self.run_id in GONE
         if (self.run_id is None and not starting) or self.offline:
             return
         try:
             call()
         except Exception as error:
             self.offline = True
+            GONE.add(self.run_id)
             warn(f"the tracking server stopped answering when asked to {what}", error)
 
     def metrics(self, metrics: dict, step: int | None = None) -> None:
@@ -280,20 +288,34 @@ def read_run_file(source: str, name: str) -> str:
 
 
 class StepLogger:
-    """A training loop's per-step metrics (rank 0), sent to the run of ``JobRun.remote``; when the server
-    stops answering, one warning, and the rest go to ``tracking_offline.jsonl`` in the run directory."""
+    """A training loop's per-step metrics (rank 0), sent to the run of ``JobRun.remote`` from a thread of their
+    own, off the training's path; when the server stops answering, one warning, and the rest go to
+    ``tracking_offline.jsonl`` in the run directory. ``close()`` sends what is left."""
 
     def __init__(self, remote: dict):
-        self.run = JobRun(_client(remote["uri"]), remote["run_id"])
-        self.run_dir, self.kept = remote["run_dir"], []
+        self.remote, self.kept, self.queue = remote, [], queue.Queue()
+        self.thread = threading.Thread(target=self._send, name="tkre-tracking", daemon=True)
+        self.thread.start()
 
     def __call__(self, metrics: dict) -> None:
+        self.queue.put(dict(metrics))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=120)
+
+    def _send(self) -> None:
+        self.run = JobRun(_client(self.remote["uri"]), self.remote["run_id"])  # mlflow's import happens here too
+        while (metrics := self.queue.get()) is not None:
+            self.log(metrics)
+
+    def log(self, metrics: dict) -> None:
         step = int(metrics.get("step", 0))
         values = {k: v for k, v in _numbers(metrics).items() if k not in ("step", "epoch")}
         self.run.metrics(values, step)
         if self.run.offline:
             self.kept.append({"step": step, **values})
-            open_storage(self.run_dir).write_text(OFFLINE, "".join(json.dumps(x) + "\n" for x in self.kept))
+            open_storage(self.remote["run_dir"]).write_text(OFFLINE, "".join(json.dumps(x) + "\n" for x in self.kept))
 
 
 class TrackedContext:
@@ -308,6 +330,10 @@ class TrackedContext:
     def report(self, metrics: dict, checkpoint: str | None) -> None:
         self.ctx.report(metrics, checkpoint)
         self.logger(metrics)
+
+    def close(self) -> None:
+        self.logger.close()
+        self.ctx.close()
 
 
 def tracked(ctx, remote: dict | None):

@@ -1,19 +1,10 @@
-"""Fixtures of the integration tests: free loopback ports, a real S3 API (moto's server) on one, a tiny BERT."""
+"""Fixtures of the integration tests: free loopback ports, a real S3 API (moto's server), a real MLflow tracking
+server with its artifacts on S3, a tiny BERT."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from servers import free_port, mlflow_server, moto_server
 
 
 @pytest.fixture(name="free_port")
@@ -25,27 +16,21 @@ def free_port_fixture():
 @pytest.fixture
 def moto_s3():
     """``(env, client)``: the environment that points boto3, pyarrow and Ray at a fresh moto server, and a client."""
-    import boto3
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_DEFAULT_REGION": "us-east-1",
-           "AWS_EC2_METADATA_DISABLED": "true"}
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                              aws_secret_access_key="testing-secret", region_name="us-east-1")
+    with moto_server() as (env, client):
         yield env, client
-    finally:
-        server.terminate()
-        server.wait()
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory):
+    """``(env, uri, s3)``: a real MLflow server (SQLite backend store, artifacts on its own moto S3, bucket
+    ``mlflow``) for the session, and the environment that sends a job's runs there."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    with moto_server() as (env, s3):
+        s3.create_bucket(Bucket="mlflow")
+        with mlflow_server(folder, "s3://mlflow/artifacts", env) as (uri, _):
+            # jobs reach the server only: artifacts go through it, so they get no S3 credentials
+            job_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            yield {**job_env, "MLFLOW_TRACKING_URI": uri, "TKRE_TRACKING": "on"}, uri, s3
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ SMOKE = "jobs/configs/pipeline/smoke.yaml"
 SETTINGS = ["synth.llm.model=fake", "synth.llm.timeout_s=10", "mslm.loop.max_steps=8", "mslm.loop.checkpoint_every=4",
             "scl.loop.checkpoint_every=4"]
 PNG = b"\x89PNG\r\n\x1a\n"
+SECRET = "sk-pipeline-secret-4242"
 
 
 def command(run_dir, base_url, *extra):
@@ -55,12 +56,14 @@ def counts(read):
 
 
 @pytest.fixture(scope="session")  # not module: a worker that runs another module between the two would redo it
-def reference(tmp_path_factory):
-    """An uninterrupted smoke pipeline in a local folder, and its rerun."""
+def reference(tmp_path_factory, tracking_server):
+    """An uninterrupted smoke pipeline in a local folder, and its rerun, both tracked on the MLflow server,
+    with an LLM key in the environment that must not reach it."""
     run_dir = tmp_path_factory.mktemp("pipeline") / "ref"
+    env = {**tracking_server[0], "OPENAI_API_KEY": SECRET}
     with FaultServer(fake_llm) as server:
-        first = run(command(run_dir, server.base_url))
-        again = run(command(run_dir, server.base_url))
+        first = run(command(run_dir, server.base_url), env)
+        again = run(command(run_dir, server.base_url), env)
     return run_dir, first, again
 
 
@@ -104,6 +107,50 @@ def test_the_smoke_pipeline_runs_every_stage_into_one_run_dir_and_a_rerun_skips_
     assert set(rerun["stages"].values()) == {"skipped"} and len(rerun["stages"]) == 5
     assert "[pipeline] 3/5 scl: done before with the same config" in again.stderr
     assert {k: v for k, v in rerun.items() if "/" in k} == {k: v for k, v in summary.items() if "/" in k}
+
+
+@pytest.mark.xdist_group("pipeline_reference")
+def test_the_tracked_smoke_pipeline_is_one_parent_run_with_a_run_per_stage_and_its_rerun_adds_none(
+        reference, tracking_server, monkeypatch, tmp_path):
+    from mlflow import MlflowClient
+
+    run_dir, (_, summary), _ = reference
+    _, uri, s3 = tracking_server
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tkre").experiment_id
+    (parent,) = client.search_runs([experiment], f"tags.`tkre.run_dir` = '{run_dir}'")  # the rerun reopened it
+    assert parent.info.run_name == "pipeline" and parent.info.status == "FINISHED"
+    assert {k: v for k, v in parent.data.metrics.items() if "/" in k} == {k: v for k, v in summary.items() if "/" in k}
+    assert parent.data.params["task.dataset"] == str(OWN_TASK) and parent.data.params["mslm.loop.max_steps"] == "8"
+    stages = {r.info.run_name: r for r in client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")}
+    assert sorted(stages) == ["eval", "finetune", "mslm", "scl", "synth"]  # one each: the rerun skipped them all
+    assert all(r.info.status == "FINISHED" for r in stages.values())
+    for r in [parent, *stages.values()]:
+        assert not any(SECRET in v for v in r.data.params.values()) and "synth.llm.api_key_env" in parent.data.params
+
+    mslm = stages["mslm"]  # every step from rank 0, the export's location, its card
+    assert [m.step for m in client.get_metric_history(mslm.info.run_id, "loss")] == list(range(1, 9))
+    assert "tokens_per_s" in mslm.data.metrics and mslm.data.tags["tkre.export"] == f"{run_dir}/mslm/export"
+    assert {a.path for a in client.list_artifacts(mslm.info.run_id, "model_card")} == {"model_card/README.md",
+                                                                                        "model_card/tkre.json"}
+    assert [m.step for m in client.get_metric_history(stages["scl"].info.run_id, "scl")] == [1, 2, 3, 4]
+    assert stages["eval"].data.metrics["val/acc_5w1s/marker"] == summary["eval/val/acc_5w1s/marker"]
+    assert stages["synth"].data.metrics["synthetic"] == 8 and stages["synth"].data.metrics["explanations"] == 8
+    assert stages["finetune"].data.metrics["synthetic_added"] == 8
+    assert stages["finetune"].data.tags["tkre.export"] == f"{run_dir}/finetune/classifier"
+    card = client.download_artifacts(stages["finetune"].info.run_id, "classifier/README.md", str(tmp_path))
+    assert "8 of them synthetic" in Path(card).read_text()
+    # the artifacts live on S3, sent through the server
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="mlflow")["Contents"]]
+    assert any(k.endswith(f"{parent.info.run_id}/artifacts/report.md") for k in keys)
+    assert any(k.endswith(f"{stages['synth'].info.run_id}/artifacts/synthesis.png") for k in keys)
+
+    # tkre report reads a run from the tracker as it reads a run dir
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    from jobs.report import main as report
+
+    report(["--out", str(tmp_path / "tracked"), "--finetune", f"TKRE=runs:/{stages['finetune'].info.run_id}"])
+    assert f"| TKRE | {100 * summary['finetune/test/f1_own_task']:.2f} ± 0.00 |" in (tmp_path / "tracked.md").read_text()
 
 
 def snapshot_steps(s3, key):

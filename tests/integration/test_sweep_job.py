@@ -24,8 +24,8 @@ def command(module, *args, sets=()):
     return [sys.executable, "-m", module, *args, *[x for s in sets for x in ("--set", s)]]
 
 
-def run(cmd, timeout=900):
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+def run(cmd, timeout=900, env=None):
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stderr[-4000:]
     return done, json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -36,10 +36,13 @@ def rows(folder):
 
 
 @pytest.mark.timeout(1500)
-def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(tmp_path, tiny_model):
+def test_a_four_trial_asha_sweep_ranks_plots_replays_and_is_tracked(tmp_path, tiny_model, tracking_server):
+    from mlflow import MlflowClient
+
     storage = tmp_path / "sweeps"
+    env, uri, _ = tracking_server
     done, summary = run(command("jobs.sweep", "--space", "tune_spaces/smoke.yaml", "--storage", str(storage),
-                                sets=[f"init_from={tiny_model}"]))
+                                sets=[f"init_from={tiny_model}"]), env=env)
     folder = storage / "smoke"
     assert summary["trials"] == 4 and summary["errors"] == 0 and summary["path"] == str(folder)
     table = rows(folder)
@@ -69,6 +72,22 @@ def test_a_four_trial_asha_sweep_ranks_plots_and_replays_from_the_command_line(t
     best.run_dir = expected.run_dir
     assert config_yaml(best) == config_yaml(expected)
     assert "python -m jobs.pretrain scl --config best.yaml" in (folder / "best.yaml").read_text()
+
+    # in MLflow: the sweep is one run, each trial a run nested under it (Ray Tune's callback) with its reports
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tkre").experiment_id
+    (sweep,) = client.search_runs([experiment], f"tags.`tkre.sweep` = '{folder}'")
+    assert sweep.info.status == "FINISHED" and sweep.data.metrics["best"] == summary["best"]
+    assert sweep.data.params["metric"] == "val/acc" and sweep.data.params["param_space.support_k"] == "grid [2, 8]"
+    assert {a.path for a in client.list_artifacts(sweep.info.run_id)} >= {"results.md", "results.png", "best.yaml"}
+    trials = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{sweep.info.run_id}'")
+    assert len(trials) == 4 and all(t.info.status == "FINISHED" for t in trials)
+    assert sorted(t.data.metrics["val/acc"] for t in trials) == sorted(scores)
+    last_step = {(float(r["scl.temperature"]), r["support_k"]): r["step"] for r in table}
+    for t in trials:  # one point per validation: 1, or 2 when ASHA let the trial go on
+        steps = [m.step for m in client.get_metric_history(t.info.run_id, "val/acc")]
+        trial = (float(t.data.params["scl.temperature"]), t.data.params["support_k"])
+        assert steps == ([1] if last_step[trial] == "2" else [1, 2])
 
 
 @pytest.mark.timeout(1500)

@@ -66,10 +66,10 @@ class RayTrainContext:
 def pretrain_worker(loop_config: dict) -> None:
     """One Ray Train worker of a pre-training stage: ``train_stage`` on this rank, with the driver's checked texts;
     rank 0 logs every report to the job's MLflow run (``loop_config["tracking"]``, when tracked)."""
-    ctx = RayTrainContext()
+    ctx = tracked(RayTrainContext(), loop_config.get("tracking"))
     try:
         train_stage(from_dict(PretrainConfig, loop_config["config"]), [PretrainText(**x) for x in loop_config["texts"]],
-                    loop_config["heldout"], tracked(ctx, loop_config.get("tracking")))
+                    loop_config["heldout"], ctx)
     finally:
         ctx.close()
 

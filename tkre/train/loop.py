@@ -34,6 +34,7 @@ class Context(Protocol):
     def latest_checkpoint(self) -> str | None: ...
     def checkpoint_folder(self, step: int) -> str: ...
     def report(self, metrics: dict, checkpoint: str | None) -> None: ...
+    def close(self) -> None: ...
 
 
 class LocalContext:
@@ -56,6 +57,9 @@ class LocalContext:
         if checkpoint:
             (Path(checkpoint) / "COMPLETE").touch()
         self.history.append(metrics)
+
+    def close(self) -> None:
+        """Nothing to clean: checkpoints stay in the run directory."""
 
 
 def batch_indices(step: int, rank: int, world_size: int, batch_size: int, n: int, seed: int) -> tuple[int, list[int]]:
