@@ -212,9 +212,12 @@ class JobRun:
     def __init__(self, client, run_id: str | None):
         self.client, self.run_id, self.offline = client, run_id, False
 
-    def safely(self, what: str, call, starting: bool = False) -> None:
+    def active(self) -> bool:
         self.offline = self.offline or self.run_id in GONE
-        if (self.run_id is None and not starting) or self.offline:
+        return self.run_id is not None and not self.offline
+
+    def safely(self, what: str, call, starting: bool = False) -> None:
+        if not (self.active() or (starting and not self.offline)):
             return
         try:
             call()
@@ -224,6 +227,8 @@ class JobRun:
             warn(f"the tracking server stopped answering when asked to {what}", error)
 
     def metrics(self, metrics: dict, step: int | None = None) -> None:
+        if not self.active():
+            return
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -231,13 +236,15 @@ class JobRun:
         self.safely("log metrics", lambda: self.client.log_batch(self.run_id, metrics=items))
 
     def tags(self, tags: dict) -> None:
+        if not self.active():
+            return
         from mlflow.entities import RunTag
 
         self.safely("set tags", lambda: self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()]))
 
     def artifacts(self, store, names: list[str], folder: str | None = None) -> None:
         """Uploads the files ``names`` of ``store`` (a run directory, local or ``s3://``) that exist."""
-        if self.run_id is None or self.offline:
+        if not self.active():
             return
         with tempfile.TemporaryDirectory(prefix="tkre-artifacts-") as scratch:
             for name in names:
@@ -251,7 +258,7 @@ class JobRun:
 
     def remote(self, run_dir: str) -> dict | None:
         """What a training worker needs to log this run's per-step metrics (``StepLogger``)."""
-        if self.run_id is None or self.offline:
+        if not self.active():
             return None
         return {"uri": self.client.tracking_uri, "run_id": self.run_id, "run_dir": run_dir}
 
@@ -305,7 +312,8 @@ class StepLogger:
         self.thread.join(timeout=120)
 
     def _send(self) -> None:
-        self.run = JobRun(_client(self.remote["uri"]), self.remote["run_id"])  # mlflow's import happens here too
+        self.run = JobRun(None, self.remote["run_id"])
+        self.run.safely("start the client", lambda: setattr(self.run, "client", _client(self.remote["uri"])))  # imports mlflow
         while (metrics := self.queue.get()) is not None:
             self.log(metrics)
 

@@ -37,6 +37,8 @@ def test_a_changed_setting_changes_its_stage_and_every_later_one_only():
     hashes = {name: st.hash for name, st in base.items()}
     _, moved = stages_of("baseline=minilm", run_dir="/elsewhere")
     assert {name: st.hash for name, st in moved.items()} == hashes  # locations are not settings
+    _, tracked = stages_of("baseline=minilm", "tracking.uri=http://tracker:5000", "tracking.experiment=other")
+    assert {name: st.hash for name, st in tracked.items()} == hashes  # nor where the runs are tracked
 
     def changed(*overrides):
         _, s = stages_of("baseline=minilm", *overrides)
@@ -108,6 +110,8 @@ SET = "--set {override}: "  # a value rule broken by an override is credited to 
     ("eval.episodic.settings=[20-1]", SET + "eval.episodic.settings: 20-1 on fewrel val: 20-way episodes need 20 relations"),
     ("eval.episodic.settings=[5x1]", SET + "eval.episodic.settings: expected N-K with N >= 2 and K >= 0"),
     ("mslm.init_from=/no/such/model", SET + "mslm.init_from: is handed over by the pipeline"),
+    ("scl.tracking.enabled=false", SET + "scl.tracking: is handed over by the pipeline (from the pipeline's own tracking"),
+    ("tracking.uri=http://me:secret@tracker", SET + "tracking.uri: carries credentials"),
     ("model=/no/such/model", "model '/no/such/model': no such model folder"),
     ("baseline=roberta-large", "model 'roberta-large': no such folder, and not in the hub cache while HF_HUB_OFFLINE=1"),
     ("eval.finetune=[{dataset: wiki80, k_shot: 3, seeds: [13]}]", "Wiki80 ships K in 8/16/32"),
