@@ -1,12 +1,12 @@
-"""Screenshots of ``mlflow ui`` after ``make demo``, taken in headless Chromium: the demo pipeline's run with its
-stages and their scores, and the MSLM and SCL stages' loss curves.
+"""Screenshots of ``mlflow ui`` after ``make demo``, taken in headless Chromium: the demo pipeline's run unfolded
+into its stages, then the charts of their metrics: the MSLM and SCL loss curves, and the scores.
 
 Starts ``mlflow ui`` on the local store, finds the newest ``pipeline`` run through MLflow's REST API, then
 drives Debian's Chromium (``apt-get install chromium``) through Playwright (``pip install playwright``, no
 browser download). Neither is a dependency of the project.
 
 Usage: ``python docs/mlflow_ui_screenshot.py [--store mlflow.db] [--out docs/results/mlflow_ui_demo]``
-(writes ``<out>_runs.png`` and ``<out>_losses.png``)
+(writes ``<out>_runs.png``, ``<out>_losses.png`` and ``<out>_scores.png``)
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--store", default="mlflow.db", type=Path)
     parser.add_argument("--out", default="docs/results/mlflow_ui_demo")
+    parser.add_argument("--score", default="acc_5w1s", help="the metric charts of the third screenshot")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -61,31 +62,35 @@ def main() -> None:
         runs = api(base, "runs/search", {"experiment_ids": [experiment], "max_results": 200,
                                          "order_by": ["attributes.start_time DESC"]})["runs"]
         parent = next(r for r in runs if r["info"]["run_name"] == "pipeline")
-        stages = {r["info"]["run_name"]: r["info"]["run_id"] for r in runs
-                  if any(t["key"] == "mlflow.parentRunId" and t["value"] == parent["info"]["run_id"]
-                         for t in r["data"].get("tags", []))}
+        stages = sorted(r["info"]["run_name"] for r in runs if {"key": "mlflow.parentRunId", "value": parent["info"]["run_id"]}
+                        in r["data"].get("tags", []))
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page = browser.new_page(viewport={"width": 1800, "height": 1000})
             # the runs table: the pipeline's run, unfolded to show one run per stage, with their metrics
-            page.goto(f"{base}/#/experiments/{experiment}")
+            page.goto(f"{base}/#/experiments/{experiment}/runs")
             page.wait_for_selector("text=pipeline", timeout=60000)
-            page.locator("[data-testid='nested-runs-expander'], button[aria-label*='xpand']").first.click()
+            if page.locator("button[aria-label='Close']").count():  # the assistant's panel
+                page.locator("button[aria-label='Close']").first.click()
+            page.get_by_text("Model training", exact=True).click()  # the sidebar of a training experiment
+            page.wait_for_timeout(1000)
+            page.locator("button[data-component-id*='runnamecellrenderer']").first.click()  # unfold the pipeline
             page.wait_for_selector("text=mslm", timeout=30000)
             page.wait_for_timeout(2000)
             page.screenshot(path=f"{args.out}_runs.png")
-            # the two pre-training stages' loss curves, side by side in MLflow's run comparison
-            ids = [stages["mslm"], stages["scl"]]
-            page.goto(f"{base}/#/compare-runs?runs={json.dumps(ids)}&experiments={json.dumps([experiment])}")
-            page.wait_for_selector("text=loss", timeout=60000)
-            page.wait_for_timeout(3000)
-            page.screenshot(path=f"{args.out}_losses.png", full_page=True)
+            # the charts of every run's metrics, searched: the stages' loss curves, then their scores
+            page.locator("label:has(input[name='runs-view-mode'][value='CHART'])").click()
+            search = page.get_by_placeholder("Search metric charts")
+            for name, metric in (("losses", "loss"), ("scores", args.score)):
+                search.fill(metric)
+                page.wait_for_timeout(6000)
+                page.screenshot(path=f"{args.out}_{name}.png")
             browser.close()
     finally:
         ui.terminate()
         ui.wait()
-    print(json.dumps({"screenshots": [f"{args.out}_runs.png", f"{args.out}_losses.png"], "pipeline_run": parent["info"]["run_id"],
-                      "stages": sorted(stages)}))
+    print(json.dumps({"screenshots": [f"{args.out}_{n}.png" for n in ("runs", "losses", "scores")], "pipeline_run": parent["info"]["run_id"],
+                      "stages": stages}))
 
 
 if __name__ == "__main__":

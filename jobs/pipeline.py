@@ -284,7 +284,7 @@ def run(cfg: Config, stages: list[Stage]) -> dict:
             # In a Ray job, Ray re-extracts the job's working dir at the same path when workers with
             # another runtime env start on this node (ray#49313), deleting the one this process is in.
             os.chdir(working_dir)
-            stage.config = dataclasses.replace(stage.config, tracking=nested)
+            stage.config = dataclasses.replace(stage.config, tracking=dataclasses.replace(nested, run_name=stage.name))
             records[stage.name] = run_stage(stage, index, len(stages))
             state.write_text("pipeline.json", json.dumps({"run_dir": cfg.run_dir, "stages": records}, indent=2))
         report = write_report(cfg, stages, records)

@@ -63,6 +63,7 @@ class TrackingSettings:
     uri: str | None = checked(_no_credentials, None)  # null: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here
     experiment: str = "tkre"
     parent_run: str | None = None  # nest this job's run under that run id (a pipeline sets it for its stages)
+    run_name: str | None = None  # null: the job's name (a pipeline names its stages' runs after the stages)
 
 
 def tracking_on(settings: TrackingSettings) -> bool:
@@ -155,8 +156,10 @@ class Tracking:
             self.client = _client(self.uri)
             experiment = self.client.get_experiment_by_name(self.settings.experiment)
             if experiment is None:
-                try:  # a local store keeps its artifacts beside it (the default would be ./mlruns of whoever starts)
-                    self.experiment_id = self.client.create_experiment(self.settings.experiment, local_artifacts(self.uri))
+                try:  # a local store keeps its artifacts beside it (the default would be ./mlruns of whoever starts);
+                    # the UI shows a training experiment's runs (not its GenAI pages) first
+                    self.experiment_id = self.client.create_experiment(self.settings.experiment, local_artifacts(self.uri),
+                                                                       tags={"mlflow.experimentKind": "custom_model_development"})
                 except Exception:  # made meanwhile by another job
                     self.experiment_id = self.client.get_experiment_by_name(self.settings.experiment).experiment_id
             else:
@@ -185,7 +188,7 @@ class Tracking:
         if self.settings.parent_run:
             tags["mlflow.parentRunId"] = self.settings.parent_run
         run.safely("start a run", lambda: setattr(run, "run_id", self.client.create_run(
-            self.experiment_id, run_name=name, tags=tags).info.run_id), starting=True)
+            self.experiment_id, run_name=self.settings.run_name or name, tags=tags).info.run_id), starting=True)
         from mlflow.entities import Param
 
         items = [Param(k, v) for k, v in params.items()]

@@ -92,8 +92,10 @@ def test_a_job_run_logs_params_metrics_artifacts_and_a_rerun_of_the_same_setting
     assert again.run_id == run.run_id
     other = tracking.start("eval", Job(note="changed"), record=store)  # other settings: params are immutable
     assert other.run_id != run.run_id
-    child = Tracking(TrackingSettings(uri=tracking_on.uri, parent_run=run.run_id)).check().start("mslm", Job())
+    child = Tracking(TrackingSettings(uri=tracking_on.uri, parent_run=run.run_id, run_name="baseline")).check().start(
+        "eval", Job())  # how a pipeline nests and names its stages' runs
     assert client.get_run(child.run_id).data.tags["mlflow.parentRunId"] == run.run_id
+    assert client.get_run(child.run_id).info.run_name == "baseline" and client.get_run(child.run_id).data.tags["tkre.job"] == "eval"
     with pytest.raises(RuntimeError), job_run(tracking, "eval", Job(note="fails")) as failing:
         raise RuntimeError("boom")
     assert client.get_run(failing.run_id).info.status == "FAILED"
