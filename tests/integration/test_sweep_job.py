@@ -36,6 +36,7 @@ def rows(folder):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.xdist_group("pipeline_reference")  # on the worker whose tracking server the tracked pipeline started
 @pytest.mark.timeout(1500)
 def test_a_four_trial_asha_sweep_ranks_plots_replays_and_is_tracked(tmp_path, tiny_model, tracking_server):
     from mlflow import MlflowClient
