@@ -187,8 +187,12 @@ class Tracking:
         tags = {"tkre.job": name, **(tags or {})}
         if self.settings.parent_run:
             tags["mlflow.parentRunId"] = self.settings.parent_run
-        run.safely("start a run", lambda: setattr(run, "run_id", self.client.create_run(
-            self.experiment_id, run_name=self.settings.run_name or name, tags=tags).info.run_id), starting=True)
+        try:
+            run.run_id = self.client.create_run(self.experiment_id, run_name=self.settings.run_name or name,
+                                                tags=tags).info.run_id
+        except Exception as error:
+            run.fail("start a run", error)
+            return run
         from mlflow.entities import Param
 
         items = [Param(k, v) for k, v in params.items()]
@@ -219,15 +223,18 @@ class JobRun:
         self.offline = self.offline or self.run_id in GONE
         return self.run_id is not None and not self.offline
 
-    def safely(self, what: str, call, starting: bool = False) -> None:
-        if not (self.active() or (starting and not self.offline)):
+    def fail(self, what: str, error: Exception) -> None:
+        self.offline = True
+        GONE.add(self.run_id)
+        warn(f"the tracking server stopped answering when asked to {what}", error)
+
+    def safely(self, what: str, call) -> None:
+        if not self.active():
             return
         try:
             call()
         except Exception as error:
-            self.offline = True
-            GONE.add(self.run_id)
-            warn(f"the tracking server stopped answering when asked to {what}", error)
+            self.fail(what, error)
 
     def metrics(self, metrics: dict, step: int | None = None) -> None:
         if not self.active():
@@ -316,7 +323,10 @@ class StepLogger:
 
     def _send(self) -> None:
         self.run = JobRun(None, self.remote["run_id"])
-        self.run.safely("start the client", lambda: setattr(self.run, "client", _client(self.remote["uri"])))  # imports mlflow
+        try:
+            self.run.client = _client(self.remote["uri"])  # imports mlflow, off the training thread
+        except Exception as error:
+            self.run.fail("start the client", error)
         while (metrics := self.queue.get()) is not None:
             self.log(metrics)
 
